@@ -1,0 +1,272 @@
+"""Shared API behaviour: 3GPP ProblemDetails errors and the base view of the EDGE APIs.
+
+Every error any API of ours returns is a TS 29.122 ``ProblemDetails`` body served as
+``application/problem+json``; cause values follow TS 29.500 clause 5.2.7 where 3GPP's
+EDGEAPP texts leave them open. ``ThreeGPPAPIView`` is the one place that turns a raw request
+into a validated JSON document (411/413/415/400 handled here), so API views stay thin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import schemas
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+DEFAULT_CAUSES = {
+    400: "INVALID_MSG_FORMAT",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "RESOURCE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    500: "SYSTEM_FAILURE",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def problem_body(
+    status_code: int,
+    detail: str = "",
+    cause: str | None = None,
+    invalid_params: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+    }
+    if detail:
+        body["detail"] = detail
+    body["cause"] = cause or DEFAULT_CAUSES.get(status_code, "SYSTEM_FAILURE")
+    if invalid_params:
+        body["invalidParams"] = invalid_params
+    return body
+
+
+def problem_response(
+    status_code: int,
+    detail: str = "",
+    cause: str | None = None,
+    invalid_params: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        problem_body(status_code, detail, cause, invalid_params),
+        status=status_code,
+        content_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+class ProblemException(exceptions.APIException):
+    """Raise from anywhere below a view to answer with a specific ProblemDetails."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str = "",
+        cause: str | None = None,
+        invalid_params: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or TITLES.get(status_code, "Error"))
+        self.status_code = status_code
+        self.problem_detail = detail
+        self.cause = cause
+        self.invalid_params = invalid_params
+        self.headers = headers or {}
+
+
+def _pointer(path: list[str]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def serializer_errors_to_invalid_params(detail: Any, path: list[str] | None = None) -> list[dict]:
+    """Flatten a DRF ValidationError detail into InvalidParam objects with JSON pointers."""
+    path = path or []
+    if isinstance(detail, dict):
+        params: list[dict[str, str]] = []
+        for key, value in detail.items():
+            sub = path if key == "non_field_errors" else [*path, str(key)]
+            params.extend(serializer_errors_to_invalid_params(value, sub))
+        return params
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [{"param": _pointer(path) or "/", "reason": " ".join(map(str, detail))}]
+        params = []
+        for index, item in enumerate(detail):
+            if item:
+                params.extend(serializer_errors_to_invalid_params(item, [*path, str(index)]))
+        return params
+    return [{"param": _pointer(path) or "/", "reason": str(detail)}]
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every API error becomes ProblemDetails."""
+    if isinstance(exc, ProblemException):
+        return problem_response(
+            exc.status_code, exc.problem_detail, exc.cause, exc.invalid_params, exc.headers
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(413, "The request body is larger than this server accepts.")
+    if isinstance(exc, exceptions.ValidationError):
+        return problem_response(
+            400,
+            "The request is not valid.",
+            "INVALID_MSG_FORMAT",
+            serializer_errors_to_invalid_params(exc.detail),
+        )
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            exc.status_code = status.HTTP_401_UNAUTHORIZED
+        return problem_response(exc.status_code, str(exc.detail), headers=headers)
+    from django.http import Http404
+
+    if isinstance(exc, Http404):
+        return problem_response(404, "No such resource.")
+    from django.core.exceptions import PermissionDenied
+
+    if isinstance(exc, PermissionDenied):
+        return problem_response(403, "Permission denied.")
+    return None
+
+
+class ThreeGPPAPIView(APIView):
+    """Base of the 3GPP-defined operations (EDGE-4, EDGE-6, EDGE-10).
+
+    Subclasses name the 3GPP schema of their request body in ``request_schema``
+    (file, schema name); ``validated_body()`` returns the parsed JSON document only when it
+    conforms, else raises a 400 naming every bad member.
+    """
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    request_schema: tuple[str, str] | None = None
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = problem_exception_handler(exc, {"view": self})
+        if response is not None:
+            return response
+        logger.exception("Unhandled error in %s", type(self).__name__)
+        return problem_response(500, "The server could not complete the request.")
+
+    def validated_body(self, request: Request) -> Any:
+        django_request: HttpRequest = request._request
+        raw_length = django_request.META.get("CONTENT_LENGTH", "")
+        chunked = "chunked" in django_request.headers.get("Transfer-Encoding", "").lower()
+        if not raw_length and not chunked:
+            raise ProblemException(411, "The request must carry a Content-Length header.")
+        try:
+            length = int(raw_length) if raw_length else 0
+        except ValueError as exc:
+            raise ProblemException(400, "Content-Length is not a number.") from exc
+        if length > settings.ECS_MAX_BODY_BYTES:
+            raise ProblemException(
+                413, f"The request body exceeds {settings.ECS_MAX_BODY_BYTES} bytes."
+            )
+        content_type = django_request.content_type or ""
+        if content_type not in ("application/json", *self.extra_content_types()):
+            raise ProblemException(
+                415,
+                f"Content type {content_type or '(none)'!r} is not supported; "
+                "send application/json.",
+            )
+        try:
+            raw = django_request.body
+        except RequestDataTooBig as exc:
+            raise ProblemException(413, "The request body is too large.") from exc
+        if len(raw) > settings.ECS_MAX_BODY_BYTES:
+            raise ProblemException(413, "The request body is too large.")
+        try:
+            body = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProblemException(
+                400, f"The request body is not valid JSON: {exc}", "INVALID_MSG_FORMAT"
+            ) from exc
+        if self.request_schema is not None:
+            self.check_schema(body, *self.request_schema)
+        return body
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ()
+
+    @staticmethod
+    def check_schema(body: Any, file_name: str, schema_name: str) -> None:
+        params = schemas.invalid_params(schemas.validator(file_name, schema_name), body)
+        if params:
+            missing = any(p["reason"] == "is required" for p in params)
+            raise ProblemException(
+                400,
+                f"The request body does not conform to {schema_name}.",
+                "MANDATORY_IE_MISSING" if missing else "MANDATORY_IE_INCORRECT",
+                params,
+            )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+API_PATH_PREFIXES = ("/eecs-", "/api/")
+
+
+def _is_api_path(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIXES)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None):
+    if _is_api_path(request):
+        return JsonResponse(
+            problem_body(404, "No such resource."), status=404, content_type=PROBLEM_JSON
+        )
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest):
+    if _is_api_path(request):
+        return JsonResponse(
+            problem_body(500, "The server could not complete the request."),
+            status=500,
+            content_type=PROBLEM_JSON,
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,61 @@
+"""Request ids: every request gets one, every log line and change-log row carries it.
+
+A caller may send ``X-Request-ID`` (a partner ECS forwarding its own id, a load balancer);
+we keep it when it is short and plain, and mint a UUID otherwise. The response always
+returns the id in ``X-Request-ID`` so a support engineer can find the request's trail.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.http import HttpRequest, HttpResponse
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def request_id_scope(request_id: str | None = None) -> Iterator[str]:
+    """Run a block (a management command, a worker job) under its own request id."""
+    value = request_id or new_request_id()
+    token = _request_id.set(value)
+    try:
+        yield value
+    finally:
+        _request_id.reset(token)
+
+
+class RequestIDMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SAFE_ID.match(incoming) else new_request_id()
+        request.request_id = request_id
+        with request_id_scope(request_id):
+            response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class RequestIDLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True

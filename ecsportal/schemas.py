@@ -1,0 +1,165 @@
+"""3GPP OpenAPI schemas, compiled once and used to validate what crosses our APIs.
+
+The schemas ship inside the package as a bundle (``ecsportal/openapi/3gpp-bundle.json``): the
+``components.schemas`` of 3GPP's YAML files that our APIs need, closed under ``$ref`` and
+with every reference left exactly as 3GPP wrote it.  ``scripts/bundle_3gpp_schemas.py``
+rebuilds it from ``../shared/3gpp-openapi``, and a test proves the two agree, so a new 3GPP
+release is one regenerated file.
+
+Validation errors become 3GPP ``InvalidParam`` objects whose ``param`` is a JSON pointer to
+the offending member (for a missing member, that member's own pointer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+BUNDLE_PATH = Path(__file__).resolve().parent / "openapi" / "3gpp-bundle.json"
+BASE_URI = "file:///3gpp-openapi/"
+
+#: The schemas our APIs use; everything they reference is pulled in by the bundler.
+ROOT_FILES = (
+    "TS24558_Eecs_ServiceProvisioning.yaml",
+    "TS29558_Eecs_EESRegistration.yaml",
+    "TS29558_Eecs_TargetEESDiscovery.yaml",
+)
+ROOT_SCHEMAS = (
+    ("TS29122_CommonData.yaml", "ProblemDetails"),
+    ("TS29122_CommonData.yaml", "LocationArea5G"),
+    ("TS29571_CommonData.yaml", "PlmnId"),
+    ("TS29571_CommonData.yaml", "PlmnIdNid"),
+    ("TS29571_CommonData.yaml", "Snssai"),
+    ("TS29558_Eees_EASRegistration.yaml", "EndPoint"),
+)
+
+
+def _split_ref(ref: str, current_file: str) -> tuple[str, str]:
+    file_part, _, pointer = ref.partition("#")
+    return (file_part or current_file), pointer
+
+
+def _walk_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _walk_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk_refs(item)
+
+
+def build_bundle(source_dir: Path) -> dict[str, Any]:
+    """Collect the schemas reachable from ROOT_FILES / ROOT_SCHEMAS in a folder of 3GPP YAML."""
+    import yaml
+
+    documents: dict[str, Any] = {}
+
+    def load(name: str) -> Any:
+        if name not in documents:
+            with open(source_dir / name, encoding="utf-8") as fh:
+                documents[name] = yaml.safe_load(fh)
+        return documents[name]
+
+    bundle: dict[str, dict[str, dict[str, Any]]] = {}
+    todo: list[tuple[str, str]] = list(ROOT_SCHEMAS)
+    for name in ROOT_FILES:
+        todo.extend((name, s) for s in load(name)["components"].get("schemas", {}))
+    while todo:
+        file_name, schema_name = todo.pop()
+        schemas = bundle.setdefault(file_name, {})
+        if schema_name in schemas:
+            continue
+        schema = load(file_name)["components"]["schemas"][schema_name]
+        schemas[schema_name] = schema
+        for ref in _walk_refs(schema):
+            target_file, pointer = _split_ref(ref, file_name)
+            parts = pointer.strip("/").split("/")
+            if parts[:2] != ["components", "schemas"] or len(parts) != 3:
+                raise ValueError(f"unsupported $ref {ref!r} in {file_name}")
+            todo.append((target_file, parts[2]))
+    return {
+        name: {"components": {"schemas": dict(sorted(schemas.items()))}}
+        for name, schemas in sorted(bundle.items())
+    }
+
+
+@cache
+def _bundle() -> dict[str, Any]:
+    with open(BUNDLE_PATH, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@cache
+def _registry() -> Registry:
+    resources = [
+        (BASE_URI + name, Resource.from_contents(doc, default_specification=DRAFT4))
+        for name, doc in _bundle().items()
+    ]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(file_name: str, schema_name: str) -> OAS30Validator:
+    """A compiled validator for one 3GPP schema; built once per process."""
+    schema = {"$ref": f"{BASE_URI}{file_name}#/components/schemas/{schema_name}"}
+    return OAS30Validator(schema, registry=_registry(), format_checker=oas30_format_checker)
+
+
+def schema_of(file_name: str, schema_name: str) -> dict[str, Any]:
+    return _bundle()[file_name]["components"]["schemas"][schema_name]
+
+
+def _pointer(parts: Iterable[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
+    """Descend into anyOf/oneOf failures to the errors that say what is actually wrong."""
+    if error.context:
+        # Prefer the branch that got furthest into the instance: it is the one the sender meant.
+        deepest = max(len(e.absolute_path) for e in error.context)
+        for sub in error.context:
+            if len(sub.absolute_path) == deepest:
+                yield from _leaf_errors(sub)
+    else:
+        yield error
+
+
+def _reason(error: ValidationError) -> str:
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "pattern":
+        return f"{error.instance!r} does not match the pattern {error.validator_value}"
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    return error.message
+
+
+def invalid_params(
+    validator_: OAS30Validator, instance: Any, prefix: str = ""
+) -> list[dict[str, str]]:
+    """Every problem with ``instance`` as a list of 3GPP InvalidParam, empty when valid."""
+    found: dict[str, str] = {}
+    for error in validator_.iter_errors(instance):
+        for leaf in _leaf_errors(error):
+            parts = list(leaf.absolute_path)
+            if leaf.validator == "required":
+                missing = [
+                    name for name in leaf.validator_value if name not in (leaf.instance or {})
+                ]
+                for name in missing:
+                    found.setdefault(prefix + _pointer([*parts, name]), "is required")
+                continue
+            found.setdefault(prefix + _pointer(parts), _reason(leaf))
+    return [{"param": param or "/", "reason": reason} for param, reason in sorted(found.items())]

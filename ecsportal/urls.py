@@ -1,0 +1,22 @@
+"""URL map: 3GPP APIs at their 3GPP paths, the admin, the OpenAPI description, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .health import healthz
+
+admin.site.site_header = "ECS Portal administration"
+admin.site.site_title = "ECS Portal"
+admin.site.index_title = "Edge Configuration Server"
+
+urlpatterns = [
+    path("eecs-serviceprovisioning/v1/", include("provisioning.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "ecsportal.api.handler404"
+handler500 = "ecsportal.api.handler500"

@@ -1,0 +1,220 @@
+"""The ``ecs`` and ``edns`` sections of the configuration file.
+
+``ecs``:  ``{id, ecsp, homePlmns: [PlmnId], provisioningLifetime: seconds}``
+``edns``: a list of 3GPP ``EDNConfigInfo`` objects (``ednConInfo``, ``eess`` as ``EESInfo``)
+          plus an optional ``id`` and ``plmns: [PlmnId]`` per EDN.  An EDN is identified by
+          its ``id`` when given, else by its DNN and S-NSSAI; an EES by its ``eesId``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ecsportal import configfile
+from ecsportal.configfile import canonical
+
+from . import wire
+from .models import COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, schema_errors
+
+ECS_KEYS = {"id", "ecsp", "homePlmns", "provisioningLifetime"}
+EDN_KEYS = {"id", "ednConInfo", "eess", "plmns", "lifeTime"}  # lifeTime is computed; ignored
+
+
+def _edn_identity(entry: dict[str, Any]) -> tuple:
+    if entry.get("id"):
+        return ("id", entry["id"])
+    con = entry.get("ednConInfo") or {}
+    snssai = con.get("snssai") or {}
+    return ("dnn", con.get("dnn"), snssai.get("sst"), str(snssai.get("sd", "")).upper())
+
+
+def _edn_label(index: int, entry: Any) -> str:
+    if isinstance(entry, dict):
+        ident = _edn_identity(entry)
+        name = ident[1] if ident[0] == "id" else f"dnn {ident[1]!r}"
+        return f"edns[{index}] ({name})"
+    return f"edns[{index}]"
+
+
+def _plmn_errors(where: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return [f"{where}: must be a list of PlmnId"]
+    errors = []
+    for i, plmn in enumerate(value):
+        errors += [f"{where}[{i}]{e}" for e in schema_errors(plmn, COMMON_29571, "PlmnId")]
+    return errors
+
+
+class ECSSection(configfile.ConfigSection):
+    key = "ecs"
+    order = 10
+
+    def validate(self, data: Any, document: dict[str, Any]) -> list[str]:
+        if not isinstance(data, dict):
+            return ["ecs: must be a mapping with id, ecsp, homePlmns, provisioningLifetime"]
+        errors = [f"ecs.{k}: unknown key" for k in data if k not in ECS_KEYS]
+        if not isinstance(data.get("id"), str) or not data.get("id"):
+            errors.append("ecs.id: required, a non-empty string")
+        if "ecsp" in data and not isinstance(data["ecsp"], str):
+            errors.append("ecs.ecsp: must be a string")
+        if "homePlmns" in data:
+            errors += _plmn_errors("ecs.homePlmns", data["homePlmns"])
+        lifetime = data.get("provisioningLifetime", 3600)
+        if (
+            not isinstance(lifetime, int)
+            or isinstance(lifetime, bool)
+            or not (0 <= lifetime <= 365 * 24 * 3600)
+        ):
+            errors.append("ecs.provisioningLifetime: must be whole seconds, 0 to one year")
+        return errors
+
+    def apply(self, data: Any, prune: bool, stats: Counter) -> None:
+        config = ECSConfiguration.load()
+        wanted = {
+            "ecs_id": data["id"],
+            "ecsp": data.get("ecsp", ""),
+            "home_plmns": data.get("homePlmns", []),
+            "provisioning_lifetime": data.get("provisioningLifetime", 3600),
+        }
+        _save_if_changed(config, wanted, stats, "ecs", created=config._state.adding)
+
+    def export(self) -> Any:
+        config = ECSConfiguration.load()
+        return {
+            "id": config.ecs_id,
+            "ecsp": config.ecsp,
+            "homePlmns": canonical(config.home_plmns),
+            "provisioningLifetime": config.provisioning_lifetime,
+        }
+
+
+class EDNSection(configfile.ConfigSection):
+    key = "edns"
+    order = 20
+
+    def validate(self, data: Any, document: dict[str, Any]) -> list[str]:
+        if not isinstance(data, list):
+            return ["edns: must be a list of EDNConfigInfo objects"]
+        errors: list[str] = []
+        identities: dict[tuple, str] = {}
+        ees_ids: dict[str, str] = {}
+        for index, entry in enumerate(data):
+            label = _edn_label(index, entry)
+            if not isinstance(entry, dict):
+                errors.append(f"{label}: must be a mapping")
+                continue
+            errors += [f"{label}.{k}: unknown key" for k in entry if k not in EDN_KEYS]
+            if "id" in entry and (not isinstance(entry["id"], str) or not entry["id"]):
+                errors.append(f"{label}.id: must be a non-empty string")
+            con = entry.get("ednConInfo")
+            if not isinstance(con, dict):
+                errors.append(f"{label}.ednConInfo: required, an EDNConInfo object")
+            else:
+                errors += [
+                    f"{label}.ednConInfo{e}" for e in schema_errors(con, EDGE4, "EDNConInfo")
+                ]
+                if not con.get("dnn"):
+                    errors.append(f"{label}.ednConInfo/dnn: required")
+            if "plmns" in entry:
+                errors += _plmn_errors(f"{label}.plmns", entry["plmns"])
+            identity = _edn_identity(entry)
+            if identity in identities:
+                errors.append(f"{label}: same EDN as {identities[identity]}")
+            identities.setdefault(identity, label)
+            eess = entry.get("eess", [])
+            if not isinstance(eess, list):
+                errors.append(f"{label}.eess: must be a list of EESInfo objects")
+                continue
+            for j, ees in enumerate(eess):
+                where = f"{label}.eess[{j}]"
+                if isinstance(ees, dict) and isinstance(ees.get("eesId"), str):
+                    where += f" ({ees['eesId']})"
+                    if ees["eesId"] in ees_ids:
+                        errors.append(f"{where}: eesId also used at {ees_ids[ees['eesId']]}")
+                    ees_ids.setdefault(ees["eesId"], where)
+                errors += [
+                    f"{where}{e}" if e.startswith("/") else f"{where}: {e}"
+                    for e in schema_errors(ees, EDGE4, "EESInfo")
+                ]
+        return errors
+
+    def apply(self, data: Any, prune: bool, stats: Counter) -> None:
+        existing_edns = {_model_identity(edn): edn for edn in EDN.objects.all()}
+        existing_eess = {ees.ees_id: ees for ees in EES.objects.select_related("edn")}
+        kept_edns: set[int] = set()
+        kept_eess: set[str] = set()
+        for entry in data:
+            identity = _edn_identity(entry)
+            edn = existing_edns.get(identity) or EDN()
+            wanted = {
+                "edn_id": entry.get("id", ""),
+                **wire.edn_fields(entry["ednConInfo"]),
+                "plmns": entry.get("plmns", []),
+            }
+            _save_if_changed(edn, wanted, stats, "edn", created=edn._state.adding)
+            kept_edns.add(edn.pk)
+            for info in entry.get("eess", []):
+                ees = existing_eess.get(info["eesId"]) or EES()
+                wanted = {"edn_id": edn.pk, **wire.ees_fields(info)}
+                _save_if_changed(ees, wanted, stats, "ees", created=ees._state.adding)
+                kept_eess.add(ees.ees_id)
+        if prune:
+            for ees_id, ees in existing_eess.items():
+                if ees_id not in kept_eess:
+                    ees.delete()
+                    stats["ees deleted"] += 1
+            for edn in existing_edns.values():
+                if edn.pk not in kept_edns:
+                    edn.delete()
+                    stats["edn deleted"] += 1
+
+    def export(self) -> Any:
+        edns = sorted(EDN.objects.all(), key=lambda e: _sort_key(_model_identity(e)))
+        by_edn: dict[int, list[EES]] = {}
+        for ees in EES.objects.order_by("ees_id"):
+            by_edn.setdefault(ees.edn_id, []).append(ees)
+        out = []
+        for edn in edns:
+            entry: dict[str, Any] = {}
+            if edn.edn_id:
+                entry["id"] = edn.edn_id
+            entry["ednConInfo"] = canonical(wire.edn_con_info(edn))
+            if edn.plmns:
+                entry["plmns"] = canonical(edn.plmns)
+            entry["eess"] = [canonical_ees(e) for e in by_edn.get(edn.pk, [])]
+            out.append(entry)
+        return out
+
+
+def canonical_ees(ees: EES) -> dict[str, Any]:
+    info = wire.ees_info(ees)
+    return {k: canonical(v) for k, v in info.items()}
+
+
+def _model_identity(edn: EDN) -> tuple:
+    if edn.edn_id:
+        return ("id", edn.edn_id)
+    return ("dnn", edn.dnn, edn.snssai_sst, (edn.snssai_sd or "").upper())
+
+
+def _sort_key(identity: tuple) -> tuple:
+    return tuple("" if v is None else str(v) for v in identity)
+
+
+def _save_if_changed(
+    obj: Any, wanted: dict[str, Any], stats: Counter, kind: str, created: bool
+) -> None:
+    changed = created or any(getattr(obj, k) != v for k, v in wanted.items())
+    if not changed:
+        stats[f"{kind} unchanged"] += 1
+        return
+    for k, v in wanted.items():
+        setattr(obj, k, v)
+    obj._change_reason = "ecs_apply"
+    obj.save()
+    stats[f"{kind} {'created' if created else 'updated'}"] += 1
+
+
+configfile.register(ECSSection())
+configfile.register(EDNSection())

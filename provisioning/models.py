@@ -1,0 +1,401 @@
+"""What this ECS knows and provisions: its own identity, EDNs and EES profiles.
+
+Profiles keep 3GPP structures (service areas, endpoints, instantiation and bundle info) as
+JSON in exactly the 3GPP shape, validated against 3GPP's own schemas in ``clean()``.
+Matching never scans that JSON: each save derives small index tables (EAS ids, TAIs and
+cells, geographic bounding boxes, served PLMNs) that the matching engine queries through
+database indexes, so a lookup costs the same with 100 or 100,000 EESs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models, transaction
+from simple_history.models import HistoricalRecords
+
+from ecsportal import schemas
+from ecsportal.history import ChangeLogBase
+
+from . import areas
+
+EDGE4 = "TS24558_Eecs_ServiceProvisioning.yaml"
+COMMON_29571 = "TS29571_CommonData.yaml"
+COMMON_29122 = "TS29122_CommonData.yaml"
+
+sd_validator = RegexValidator(r"^[A-Fa-f0-9]{6}$", "SD must be 6 hexadecimal digits.")
+dnn_validator = RegexValidator(
+    r"^[A-Za-z0-9]([A-Za-z0-9\-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9\-]*[A-Za-z0-9])?)*$",
+    "DNN must be dot-separated labels of letters, digits and hyphens (TS 23.003 clause 9A).",
+)
+
+
+def schema_errors(value: Any, file_name: str, schema_name: str) -> list[str]:
+    params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
+    return [f"{p['param']}: {p['reason']}" if p["param"] != "/" else p["reason"] for p in params]
+
+
+def validate_plmn_list(value: Any) -> None:
+    if not isinstance(value, list):
+        raise ValidationError('Must be a list of PlmnId objects, e.g. [{"mcc": "001", ...}].')
+    errors = []
+    for index, plmn in enumerate(value):
+        errors += [f"[{index}]{e}" for e in schema_errors(plmn, COMMON_29571, "PlmnId")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_string_list(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValidationError("Must be a list of non-empty strings.")
+
+
+class ECSConfiguration(models.Model):
+    """This ECS's own identity and provisioning defaults (a single row)."""
+
+    ecs_id = models.CharField(
+        "ECS id",
+        max_length=255,
+        default="ecs.example.org",
+        help_text="This ECS's identity, as partner ECSs know it.",
+    )
+    ecsp = models.CharField(
+        "ECSP", max_length=255, blank=True, help_text="The ECSP that operates this ECS."
+    )
+    home_plmns = models.JSONField(
+        "home PLMNs",
+        default=list,
+        blank=True,
+        validators=[validate_plmn_list],
+        help_text='List of PlmnId, e.g. [{"mcc": "001", "mnc": "01"}].',
+    )
+    provisioning_lifetime = models.PositiveIntegerField(
+        default=3600,
+        validators=[MaxValueValidator(365 * 24 * 3600)],
+        help_text="Seconds for which EECs may reuse provisioning information (lifeTime).",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[ChangeLogBase])
+
+    class Meta:
+        verbose_name = "ECS configuration"
+        verbose_name_plural = "ECS configuration"
+
+    def __str__(self) -> str:
+        return self.ecs_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # one row: the ECS has one identity
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> ECSConfiguration:
+        """The configuration row, or unsaved defaults before the operator set one."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+    def home_plmn_keys(self) -> set[str]:
+        return {k for k in (areas.plmn_key(p) for p in self.home_plmns or []) if k}
+
+
+class EDN(models.Model):
+    """An edge data network: DNN, S-NSSAI, topological service area, the PLMNs it serves."""
+
+    edn_id = models.CharField(
+        "EDN id",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Optional name; without one the EDN is identified by its DNN and S-NSSAI.",
+    )
+    dnn = models.CharField("DNN", max_length=255, validators=[dnn_validator])
+    snssai_sst = models.PositiveSmallIntegerField(
+        "S-NSSAI SST", null=True, blank=True, validators=[MaxValueValidator(255)]
+    )
+    snssai_sd = models.CharField(
+        "S-NSSAI SD", max_length=6, blank=True, default="", validators=[sd_validator]
+    )
+    edn_topo_srv_area = models.JSONField(
+        "topological service area",
+        null=True,
+        blank=True,
+        help_text="3GPP LocationArea5G (ednTopoSrvArea): nwAreaInfo TAIs/cells, "
+        "geographicAreas, civicAddresses.",
+    )
+    plmns = models.JSONField(
+        "PLMNs",
+        default=list,
+        blank=True,
+        validators=[validate_plmn_list],
+        help_text="PLMNs served in addition to those of the TAIs and cells in its areas.",
+    )
+    # Derived on save (see reindex_edn): whether the area restricts, and whether the EDN
+    # serves only the home PLMNs because nothing names a PLMN for it.
+    has_area = models.BooleanField(default=False, editable=False)
+    serves_home = models.BooleanField(default=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[ChangeLogBase])
+
+    class Meta:
+        verbose_name = "EDN"
+        verbose_name_plural = "EDNs"
+        ordering = ["edn_id", "dnn", "snssai_sst", "snssai_sd"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["edn_id"], condition=~models.Q(edn_id=""), name="edn_unique_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(snssai_sd="") | models.Q(snssai_sst__isnull=False),
+                name="edn_sd_needs_sst",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.edn_id or f"{self.dnn} ({self.snssai_label or 'no S-NSSAI'})"
+
+    @property
+    def snssai(self) -> dict[str, Any] | None:
+        if self.snssai_sst is None:
+            return None
+        value: dict[str, Any] = {"sst": self.snssai_sst}
+        if self.snssai_sd:
+            value["sd"] = self.snssai_sd.upper()
+        return value
+
+    @property
+    def snssai_label(self) -> str:
+        if self.snssai_sst is None:
+            return ""
+        return (
+            f"{self.snssai_sst}-{self.snssai_sd.upper()}"
+            if self.snssai_sd
+            else str(self.snssai_sst)
+        )
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.edn_topo_srv_area is not None:
+            found = schema_errors(self.edn_topo_srv_area, COMMON_29122, "LocationArea5G")
+            if found:
+                errors["edn_topo_srv_area"] = found
+        if self.snssai_sd and self.snssai_sst is None:
+            errors["snssai_sst"] = ["An SD needs an SST."]
+        if not self.edn_id:
+            twins = EDN.objects.filter(
+                edn_id="",
+                dnn=self.dnn,
+                snssai_sst=self.snssai_sst,
+                snssai_sd__iexact=self.snssai_sd,
+            ).exclude(pk=self.pk)
+            if twins.exists():
+                errors["edn_id"] = [
+                    "Another EDN without an id has this DNN and S-NSSAI; give one of them an id."
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.snssai_sd = (self.snssai_sd or "").upper()
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            reindex_edn(self)
+
+
+class EES(models.Model):
+    """An edge enabler server profile, in the shape of 3GPP EESInfo."""
+
+    edn = models.ForeignKey(EDN, on_delete=models.CASCADE, related_name="eess", verbose_name="EDN")
+    ees_id = models.CharField("EES id", max_length=255, unique=True)
+    end_pt = models.JSONField(
+        "endpoint",
+        null=True,
+        blank=True,
+        help_text='3GPP EndPoint: exactly one of {"uri"}, {"fqdn"}, {"ipv4Addrs"}, {"ipv6Addrs"}.',
+    )
+    eas_ids = models.JSONField(
+        "EAS ids", default=list, blank=True, validators=[validate_string_list]
+    )
+    app_group_ids = models.JSONField(
+        "application group ids", default=list, blank=True, validators=[validate_string_list]
+    )
+    ecsp_info = models.CharField(
+        "ECSP",
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The ECSP that provides this EES (ecspInfo).",
+    )
+    svc_area = models.JSONField(
+        "service area",
+        null=True,
+        blank=True,
+        help_text="3GPP LocationArea5G; without one the EES serves its EDN's area.",
+    )
+    dnais = models.JSONField("DNAIs", default=list, blank=True, validators=[validate_string_list])
+    ees_svc_cont_supp = models.JSONField(
+        "ACR scenarios",
+        default=list,
+        blank=True,
+        validators=[validate_string_list],
+        help_text="Supported ACR scenarios, e.g. EEC_INITIATED, SOURCE_EAS_DECIDED.",
+    )
+    eec_reg_conf = models.BooleanField(
+        "EEC registration required",
+        default=False,
+        help_text="Whether EECs must register at this EES (eecRegConf).",
+    )
+    eas_inst_infos = models.JSONField(
+        "EAS instantiation info",
+        default=list,
+        blank=True,
+        help_text="List of 3GPP EASInstantiationInfo.",
+    )
+    ees_auth_methods = models.JSONField(
+        "authentication methods",
+        default=list,
+        blank=True,
+        validators=[validate_string_list],
+        help_text="e.g. TLS_CLIENT_SERVER_CERTIFICATE, TLS_WITH_AKMA.",
+    )
+    eas_bundle_infos = models.JSONField(
+        "EAS bundle info", default=list, blank=True, help_text="List of 3GPP EASBundleInfo."
+    )
+    has_area = models.BooleanField(default=False, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[ChangeLogBase])
+
+    class Meta:
+        verbose_name = "EES"
+        verbose_name_plural = "EESs"
+        ordering = ["ees_id"]
+
+    def __str__(self) -> str:
+        return self.ees_id
+
+    def clean(self) -> None:
+        from .wire import FIELD_TO_MEMBER, ees_info
+
+        errors: dict[str, list[str]] = {}
+        member_to_field = {member: field for field, member in FIELD_TO_MEMBER.items()}
+        for param in schemas.invalid_params(schemas.validator(EDGE4, "EESInfo"), ees_info(self)):
+            member = param["param"].split("/")[1] if param["param"] != "/" else ""
+            field = member_to_field.get(member, "__all__")
+            detail = param["param"][len(member) + 1 :] or ""
+            errors.setdefault(field, []).append(f"{detail}: {param['reason']}".lstrip(": "))
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            reindex_ees(self)
+            reindex_edn(self.edn)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        edn = self.edn
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            reindex_edn(edn)
+        return result
+
+
+class EESApplication(models.Model):
+    """Index: an EAS id served by an EES (derived from EES.eas_ids)."""
+
+    ees = models.ForeignKey(EES, on_delete=models.CASCADE, related_name="applications")
+    eas_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["eas_id", "ees"], name="eesapplication_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.eas_id} at EES {self.ees_id}"
+
+
+class AreaKey(models.Model):
+    """Index: one TAI, cell or geographic bounding box of an EDN's or an EES's area."""
+
+    KIND_NETWORK = "net"
+    KIND_GEO = "geo"
+
+    edn = models.ForeignKey(EDN, null=True, on_delete=models.CASCADE, related_name="area_keys")
+    ees = models.ForeignKey(EES, null=True, on_delete=models.CASCADE, related_name="area_keys")
+    kind = models.CharField(max_length=3, choices=[(KIND_NETWORK, "TAI/cell"), (KIND_GEO, "geo")])
+    key = models.CharField(max_length=64, blank=True, default="")
+    min_lat = models.FloatField(null=True)
+    max_lat = models.FloatField(null=True)
+    min_lon = models.FloatField(null=True)
+    max_lon = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["key"], name="areakey_key"),
+            models.Index(fields=["kind", "min_lat", "max_lat"], name="areakey_lat"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key or f"bbox {self.min_lat},{self.min_lon} - {self.max_lat},{self.max_lon}"
+
+
+class EDNPlmn(models.Model):
+    """Index: a PLMN an EDN serves (its own and its EESs' areas, plus the listed PLMNs)."""
+
+    edn = models.ForeignKey(EDN, on_delete=models.CASCADE, related_name="served_plmns")
+    plmn = models.CharField(max_length=7)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plmn", "edn"], name="ednplmn_unique")]
+
+    def __str__(self) -> str:
+        return self.plmn
+
+
+def _area_rows(area: dict[str, Any] | None, **owner: Any) -> list[AreaKey]:
+    rows = [AreaKey(kind=AreaKey.KIND_NETWORK, key=k, **owner) for k in areas.network_keys(area)]
+    rows += [
+        AreaKey(
+            kind=AreaKey.KIND_GEO, min_lat=b[0], max_lat=b[1], min_lon=b[2], max_lon=b[3], **owner
+        )
+        for b in areas.bboxes(area)
+    ]
+    return rows
+
+
+def reindex_ees(ees: EES) -> None:
+    """Rebuild an EES's index rows from its profile."""
+    has_area = areas.restricts(ees.svc_area)
+    if has_area != ees.has_area:
+        EES.objects.filter(pk=ees.pk).update(has_area=has_area)
+        ees.has_area = has_area
+    AreaKey.objects.filter(ees=ees).delete()
+    AreaKey.objects.bulk_create(_area_rows(ees.svc_area, ees=ees))
+    EESApplication.objects.filter(ees=ees).delete()
+    EESApplication.objects.bulk_create(
+        EESApplication(ees=ees, eas_id=eas_id) for eas_id in sorted(set(ees.eas_ids or []))
+    )
+
+
+def reindex_edn(edn: EDN) -> None:
+    """Rebuild an EDN's index rows: its area keys and the PLMNs it serves."""
+    has_area = areas.restricts(edn.edn_topo_srv_area)
+    served = areas.plmns_of(edn.edn_topo_srv_area)
+    served |= {k for k in (areas.plmn_key(p) for p in edn.plmns or []) if k}
+    for svc_area in EES.objects.filter(edn=edn).values_list("svc_area", flat=True):
+        served |= areas.plmns_of(svc_area)
+    serves_home = not served
+    if (has_area, serves_home) != (edn.has_area, edn.serves_home):
+        EDN.objects.filter(pk=edn.pk).update(has_area=has_area, serves_home=serves_home)
+        edn.has_area, edn.serves_home = has_area, serves_home
+    AreaKey.objects.filter(edn=edn).delete()
+    AreaKey.objects.bulk_create(_area_rows(edn.edn_topo_srv_area, edn=edn))
+    EDNPlmn.objects.filter(edn=edn).delete()
+    EDNPlmn.objects.bulk_create(EDNPlmn(edn=edn, plmn=p) for p in sorted(served))

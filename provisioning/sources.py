@@ -1,0 +1,57 @@
+"""Other sources of provisioning information, beside our own EDNs.
+
+``provisioning`` knows nothing of partner ECSs: the ``partners`` app registers a source here
+when it loads, and the EDGE-4 (and T-EES discovery) flows ask every registered source after
+matching locally.  With no source registered, provisioning works on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .query import ProvisioningQuery
+
+
+@dataclass
+class SourceContext:
+    """What a source may need beyond the query itself."""
+
+    body: dict[str, Any]
+    home_plmns: set[str]
+    local_match_count: int
+    deadline: float | None = None  # time.monotonic() value by which answers are needed
+
+
+@dataclass
+class SourceResult:
+    """EDNConfigInfo objects from other sources, and whether every source could answer."""
+
+    edn_configs: list[dict[str, Any]] = field(default_factory=list)
+    # A source that should have answered but could not (down, slow, invalid answer).
+    unavailable: bool = False
+    # The earliest expiry of anything returned; lifetimes we hand out never exceed it.
+    expires: dt.datetime | None = None
+    retry_after: int | None = None
+
+
+class ProvisioningSource(Protocol):
+    def gather(self, query: ProvisioningQuery, context: SourceContext) -> SourceResult: ...
+
+
+_sources: list[ProvisioningSource] = []
+
+
+def register(source: ProvisioningSource) -> None:
+    if source not in _sources:
+        _sources.append(source)
+
+
+def unregister(source: ProvisioningSource) -> None:
+    if source in _sources:
+        _sources.remove(source)
+
+
+def registered() -> tuple[ProvisioningSource, ...]:
+    return tuple(_sources)

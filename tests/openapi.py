@@ -1,0 +1,91 @@
+"""Validate bodies against 3GPP's own OpenAPI files in ../shared/3gpp-openapi.
+
+Used by every API test: ``assert_conforms(response, FILE, "/request", "post")`` checks that
+the response's status is one the operation declares and that its body validates against
+the schema 3GPP gives for that status and media type; ``assert_valid`` checks any body
+(a request we send, a notification we receive) against a named schema.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+SHARED_OPENAPI = Path(__file__).resolve().parent.parent.parent / "shared" / "3gpp-openapi"
+BASE = "file:///3gpp/"
+
+
+@cache
+def document(name: str) -> dict[str, Any]:
+    with open(SHARED_OPENAPI / name, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _retrieve(uri: str) -> Resource:
+    name = uri[len(BASE) :] if uri.startswith(BASE) else uri
+    return Resource.from_contents(document(name), default_specification=DRAFT4)
+
+
+@cache
+def _registry() -> Registry:
+    return Registry(retrieve=_retrieve)
+
+
+def _validator(schema: dict[str, Any], file_name: str) -> OAS30Validator:
+    # Wrap the schema so that its relative $refs resolve against its own file.
+    wrapped = {"id": BASE + file_name, **schema}
+    return OAS30Validator(wrapped, registry=_registry(), format_checker=oas30_format_checker)
+
+
+def errors_for(body: Any, file_name: str, schema_name: str) -> list[str]:
+    schema = {"$ref": f"#/components/schemas/{schema_name}"}
+    validator = _validator({**schema, "components": document(file_name)["components"]}, file_name)
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)
+    ]
+
+
+def assert_valid(body: Any, file_name: str, schema_name: str) -> None:
+    errors = errors_for(body, file_name, schema_name)
+    assert not errors, f"body does not conform to {schema_name}: {errors}\n{json.dumps(body)}"
+
+
+def _resolve(node: dict[str, Any], file_name: str) -> tuple[dict[str, Any], str]:
+    """Follow a $ref to a response object, possibly in another file."""
+    while "$ref" in node:
+        target, _, pointer = node["$ref"].partition("#")
+        file_name = target or file_name
+        node = document(file_name)
+        for part in pointer.strip("/").split("/"):
+            node = node[part]
+    return node, file_name
+
+
+def assert_conforms(response: Any, file_name: str, path: str, method: str) -> None:
+    """The response is one the 3GPP operation declares, with a body that validates."""
+    operation = document(file_name)["paths"][path][method.lower()]
+    status = str(response.status_code)
+    declared = operation["responses"].get(status) or operation["responses"].get("default")
+    assert declared is not None, f"{method} {path} does not declare status {status}"
+    declared, where = _resolve(declared, file_name)
+    content = declared.get("content") or {}
+    body = response.content
+    if not content:
+        assert body in (b"", None), f"status {status} must have no body, got {body[:200]!r}"
+        return
+    media_type = response["Content-Type"].split(";")[0].strip()
+    assert media_type in content, f"{media_type} is not declared for {status}: {list(content)}"
+    schema = content[media_type]["schema"]
+    validator = _validator({**schema, "components": document(where)["components"]}, where)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(json.loads(body))
+    ]
+    assert not errors, f"{status} body does not conform: {errors}\n{body[:2000]!r}"

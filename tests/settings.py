@@ -1,0 +1,18 @@
+"""Test settings: production settings with a throwaway secret and test host names.
+
+DATABASE_URL and REDIS_URL come from the environment as in production, so the same suite
+runs on SQLite and on PostgreSQL + Redis.
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Each test run gets its own cache key space, so runs sharing one Redis never see each
+# other's cached rows.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"ecs-test-{uuid.uuid4().hex[:8]}")
+
+from ecsportal.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins
