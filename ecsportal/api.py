@@ -182,6 +182,10 @@ class ThreeGPPAPIView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         response = problem_exception_handler(exc, {"view": self})
         if response is not None:
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                header = self.get_authenticate_header(self.request)
+                if header:
+                    response["WWW-Authenticate"] = header
             return response
         logger.exception("Unhandled error in %s", type(self).__name__)
         return problem_response(500, "The server could not complete the request.")

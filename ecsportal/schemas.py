@@ -100,11 +100,25 @@ def _bundle() -> dict[str, Any]:
         return json.load(fh)
 
 
+_project_documents: dict[str, Any] = {}
+
+
+def add_document(name: str, path: Path) -> None:
+    """Register one of the project's own OpenAPI files beside 3GPP's (it may $ref them)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        _project_documents[name] = yaml.safe_load(fh)
+    _registry.cache_clear()
+    validator.cache_clear()
+
+
 @cache
 def _registry() -> Registry:
+    documents = {**_bundle(), **_project_documents}
     resources = [
         (BASE_URI + name, Resource.from_contents(doc, default_specification=DRAFT4))
-        for name, doc in _bundle().items()
+        for name, doc in documents.items()
     ]
     return Registry().with_resources(resources)
 

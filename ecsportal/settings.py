@@ -132,6 +132,11 @@ else:
 CACHALOT_ENABLED = env_flag("CACHALOT_ENABLED", True)
 CACHALOT_CACHE = "default"
 CACHALOT_UNCACHABLE_APPS = frozenset({"sessions", "admin"})
+# Partner answers and the audit log are written on almost every federated request: caching
+# their reads would only churn the cache.
+CACHALOT_UNCACHABLE_TABLES = frozenset(
+    {"django_migrations", "partners_provisioningcacheentry", "partners_retrievalaudit"}
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,3 +6,12 @@ from django.apps import AppConfig
 class PartnersConfig(AppConfig):
     name = "partners"
     verbose_name = "Partners"
+
+    def ready(self) -> None:
+        from provisioning import sources
+
+        from . import configsection, edge10  # noqa: F401  (registers file sections)
+        from .source import PartnerSource
+
+        edge10.register_schemas()
+        sources.register(PartnerSource())

@@ -1,1 +1,295 @@
-"""Partner ECSs and what they may ask us (filled in by the federation work)."""
+"""Partner ECSs, what they may ask us, what they answered us, and every exchange.
+
+* ``PartnerECS``: an ECS we federate with, in both roles -- we ask it (``apiRoot``,
+  ``outboundToken``) and it asks us (``inboundToken``, kept only as a SHA-256 hash).
+* ``AuthorizationPolicy``: what a partner may ask us and what we disclose (deny by default).
+* ``ProvisioningCacheEntry``: a partner's answer to one canonical query, reused until it
+  expires (TS 23.558 clause 8.17.2.4.2.2 step 4).
+* ``RetrievalAudit``: one row per retrieval, inbound or outbound, never edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from ecsportal.history import ChangeLogBase
+from provisioning.models import validate_plmn_list, validate_string_list
+
+TOKEN_HASH_PREFIX = "sha256:"
+
+
+def hash_token(token: str) -> str:
+    """Tokens are long random strings, so one SHA-256 round is the right hash (no salt needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class PartnerECS(models.Model):
+    CONSULT_ALWAYS = "always"
+    CONSULT_ROAMING_ONLY = "roaming_only"
+    CONSULT_WHEN_NO_LOCAL_MATCH = "when_no_local_match"
+    CONSULT_CHOICES = [
+        (CONSULT_ALWAYS, "always"),
+        (CONSULT_ROAMING_ONLY, "roaming only (UE's serving PLMN is one of the partner's)"),
+        (CONSULT_WHEN_NO_LOCAL_MATCH, "when nothing local matches"),
+    ]
+
+    partner_id = models.CharField(
+        "partner ECS id",
+        max_length=255,
+        unique=True,
+        help_text="The partner ECS's identity; it sends this as reqEcsId.",
+    )
+    ecsp = models.CharField("ECSP", max_length=255, blank=True, default="", db_index=True)
+    api_root = models.URLField(
+        "API root", max_length=500, help_text="e.g. https://ecs.partner.example"
+    )
+    plmns = models.JSONField(
+        "PLMNs",
+        default=list,
+        blank=True,
+        validators=[validate_plmn_list],
+        help_text="PLMNs the partner serves (list of PlmnId).",
+    )
+    consult = models.CharField(
+        max_length=24,
+        choices=CONSULT_CHOICES,
+        default=CONSULT_ROAMING_ONLY,
+        help_text="When we ask this partner for provisioning information.",
+    )
+    outbound_token = models.CharField(
+        "outbound token",
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Credential we present to the partner: a literal token, or env:NAME to "
+        "read it from the environment variable NAME (preferred).",
+    )
+    inbound_token_hash = models.CharField(
+        "inbound token (SHA-256)",
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="Hash of the credential the partner presents to us; the token itself "
+        "is shown once when generated and never stored.",
+    )
+    default_lifetime = models.PositiveIntegerField(
+        default=300, help_text="Seconds to cache an answer that carries no lifetime; 0 = don't."
+    )
+    max_lifetime = models.PositiveIntegerField(
+        default=86400, help_text="Cap on any lifetime the partner sends; 0 = never cache."
+    )
+    timeout = models.FloatField(
+        default=2.0,
+        validators=[MinValueValidator(0.05), MaxValueValidator(60)],
+        help_text="Seconds to wait for the partner's answer.",
+    )
+    enabled = models.BooleanField(default=True)
+    share_ue_id = models.BooleanField(
+        "share UE id", default=False, help_text="Send the UE's GPSI to this partner."
+    )
+    subscribe = models.BooleanField(
+        default=False, help_text="Subscribe at the partner for the queries we cache."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[ChangeLogBase], excluded_fields=["outbound_token"])
+
+    class Meta:
+        verbose_name = "partner ECS"
+        verbose_name_plural = "partner ECSs"
+        ordering = ["partner_id"]
+
+    def __str__(self) -> str:
+        return self.partner_id
+
+    def clean(self) -> None:
+        if self.outbound_token.startswith("env:") and not self.outbound_token[4:]:
+            raise ValidationError({"outbound_token": "env: needs a variable name."})
+
+    def plmn_keys(self) -> set[str]:
+        from provisioning.areas import plmn_key
+
+        return {k for k in (plmn_key(p) for p in self.plmns or []) if k}
+
+    def resolved_outbound_token(self) -> str:
+        """The token to present; env:NAME reads the environment at call time."""
+        if self.outbound_token.startswith("env:"):
+            return os.environ.get(self.outbound_token[4:], "")
+        return self.outbound_token
+
+    def set_inbound_token(self, token: str) -> None:
+        self.inbound_token_hash = hash_token(token)
+
+    def rotate_inbound_token(self) -> str:
+        token = new_token()
+        self.set_inbound_token(token)
+        return token
+
+
+class AuthorizationPolicy(models.Model):
+    """What one partner may ask us, and what we disclose to it. No policy, no answer."""
+
+    policy_id = models.CharField(
+        "policy id",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Optional; without one a partner has at most one policy.",
+    )
+    partner = models.ForeignKey(PartnerECS, on_delete=models.CASCADE, related_name="policies")
+    enabled = models.BooleanField(default=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    serving_plmns = models.JSONField(
+        "serving PLMNs",
+        null=True,
+        blank=True,
+        validators=[validate_plmn_list],
+        help_text="Serving PLMNs the partner may ask about; empty = any.",
+    )
+    eas_ids = models.JSONField(
+        "EAS ids",
+        default=list,
+        blank=True,
+        validators=[validate_string_list],
+        help_text='EAS ids the partner may ask for; ["*"] = any (and requests without EAS ids).',
+    )
+    ecsps = models.JSONField(
+        "ECSPs disclosed",
+        null=True,
+        blank=True,
+        validators=[validate_string_list],
+        help_text="Which of our ECSPs' EESs may be disclosed; empty = all.",
+    )
+    dnns = models.JSONField(
+        "DNNs disclosed",
+        null=True,
+        blank=True,
+        validators=[validate_string_list],
+        help_text="Which of our EDNs (by DNN) may be disclosed; empty = all.",
+    )
+    lifetime = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds of lifetime we grant in answers; empty = our provisioning lifetime.",
+    )
+    rate_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per sliding minute; empty = unlimited."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[ChangeLogBase])
+
+    class Meta:
+        verbose_name = "authorization policy"
+        verbose_name_plural = "authorization policies"
+        ordering = ["partner__partner_id", "policy_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_id"], condition=~models.Q(policy_id=""), name="policy_unique_id"
+            ),
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=models.Q(policy_id=""),
+                name="policy_one_unnamed_per_partner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.policy_id or f"policy of {self.partner}"
+
+    def clean(self) -> None:
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValidationError({"valid_until": "Must be after valid from."})
+
+    def in_force(self, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.enabled
+            and (self.valid_from is None or self.valid_from <= now)
+            and (self.valid_until is None or now < self.valid_until)
+        )
+
+
+class ProvisioningCacheEntry(models.Model):
+    """A partner's answer to one canonical query, reused until ``expires_at``."""
+
+    partner = models.ForeignKey(PartnerECS, on_delete=models.CASCADE, related_name="cache")
+    key = models.CharField(max_length=64, help_text="SHA-256 of the canonical query")
+    query = models.JSONField(help_text="The canonical query this answer is for.")
+    answer = models.JSONField(help_text="EDNConfigInfo objects as the partner sent them.")
+    fetched_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    hits = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "cached partner answer"
+        verbose_name_plural = "cached partner answers"
+        ordering = ["-fetched_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "key"], name="cacheentry_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner} {self.key[:12]}"
+
+    @property
+    def fresh(self) -> bool:
+        return self.expires_at > timezone.now()
+
+
+class RetrievalAudit(models.Model):
+    """One service provisioning information retrieval, in either direction."""
+
+    INBOUND = "in"
+    OUTBOUND = "out"
+    DIRECTIONS = [(INBOUND, "inbound (partner asked us)"), (OUTBOUND, "outbound (we asked)")]
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    DECISIONS = [(ALLOWED, "allowed"), (DENIED, "denied")]
+    HIT = "hit"
+    MISS = "miss"
+    CACHE_CHOICES = [(HIT, "hit"), (MISS, "miss"), ("", "-")]
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    direction = models.CharField(max_length=3, choices=DIRECTIONS)
+    partner = models.ForeignKey(
+        PartnerECS, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    partner_label = models.CharField(
+        max_length=255, help_text="The partner id as seen at the time (kept if deleted)."
+    )
+    request_id = models.CharField(max_length=128, db_index=True)
+    query = models.JSONField(default=dict)
+    decision = models.CharField(max_length=8, choices=DECISIONS, default=ALLOWED)
+    reason = models.CharField(max_length=255, blank=True, default="")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    edn_count = models.PositiveIntegerField(default=0)
+    cache = models.CharField(max_length=4, choices=CACHE_CHOICES, blank=True, default="")
+    latency_ms = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name = "retrieval audit record"
+        verbose_name_plural = "retrieval audit log"
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["partner", "direction", "at"], name="audit_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.direction} {self.partner_label}"

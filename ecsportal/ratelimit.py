@@ -1,0 +1,75 @@
+"""Sliding-window rate limits shared by every process.
+
+With Redis (REDIS_URL) the window is a sorted set updated by one atomic script, so all web
+nodes count together; without it, a per-process window (the embedded default runs one
+process).  ``hit`` answers whether one more request fits in the last ``window`` seconds and,
+when not, how many seconds until one does.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections import deque
+
+from django.conf import settings
+
+_SCRIPT = """
+local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+    tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, member)
+  redis.call('EXPIRE', key, math.ceil(window) + 1)
+  return {1, 0}
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {0, tostring(tonumber(oldest[2]) + window - now)}
+"""
+
+_local_lock = threading.Lock()
+_local_windows: dict[str, deque[float]] = {}
+_script = None
+
+
+def _redis_hit(key: str, limit: int, window: float) -> tuple[bool, int]:
+    global _script
+    from django_redis import get_redis_connection
+
+    connection = get_redis_connection("default")
+    if _script is None:
+        _script = connection.register_script(_SCRIPT)
+    allowed, wait = _script(
+        keys=[f"{settings.CACHE_KEY_PREFIX}:ratelimit:{key}"],
+        args=[time.time(), window, limit, uuid.uuid4().hex],
+        client=connection,
+    )
+    return bool(int(allowed)), max(1, math.ceil(float(wait))) if not int(allowed) else 0
+
+
+def _local_hit(key: str, limit: int, window: float) -> tuple[bool, int]:
+    now = time.monotonic()
+    with _local_lock:
+        stamps = _local_windows.setdefault(key, deque())
+        while stamps and stamps[0] <= now - window:
+            stamps.popleft()
+        if len(stamps) < limit:
+            stamps.append(now)
+            return True, 0
+        return False, max(1, math.ceil(stamps[0] + window - now))
+
+
+def hit(key: str, limit: int, window: float = 60.0) -> tuple[bool, int]:
+    """Count one request under ``key``; (allowed, seconds to wait when not allowed)."""
+    if settings.REDIS_URL:
+        return _redis_hit(key, limit, window)
+    return _local_hit(key, limit, window)
+
+
+def reset_local() -> None:
+    """Forget per-process windows (tests)."""
+    with _local_lock:
+        _local_windows.clear()

@@ -1,0 +1,46 @@
+"""Partner ECSs authenticate with ``Authorization: Bearer <token>``; we keep only its hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import authentication, exceptions, permissions
+
+from ..models import PartnerECS, hash_token
+
+
+class PartnerPrincipal:
+    """The authenticated party of an EDGE-10 request (request.user)."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, partner: PartnerECS) -> None:
+        self.partner = partner
+
+    def __str__(self) -> str:
+        return f"partner {self.partner.partner_id}"
+
+
+class PartnerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[PartnerPrincipal, PartnerECS] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise exceptions.AuthenticationFailed("Send the partner token as a Bearer token.")
+        partner = PartnerECS.objects.filter(inbound_token_hash=hash_token(token.strip())).first()
+        if partner is None:
+            raise exceptions.AuthenticationFailed("Unknown credentials.")
+        return PartnerPrincipal(partner), partner
+
+    def authenticate_header(self, request: Any) -> str:
+        return f'{self.keyword} realm="eecs-ecsserviceprovisioning"'
+
+
+class IsPartner(permissions.BasePermission):
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return isinstance(request.auth, PartnerECS)

@@ -1,0 +1,181 @@
+"""The provisioning cache: partners' answers kept for exactly their lifetime.
+
+An entry is keyed by partner + a canonical form of the query (serving PLMN, sorted EAS ids,
+sorted ECSP ids, location reduced to TAI/cell keys and points rounded to about 100 m, ACR
+scenarios; the GPSI only for a partner with ``shareUeId``).  It expires at the earliest
+``lifeTime`` in the answer, capped by the partner's ``maxLifetime``, or after its
+``defaultLifetime`` when the answer carries none; an expired entry is never served.
+
+Single flight: identical misses at once make one partner call.  The first caller takes a
+lock in the shared Django cache (Redis across processes, memory within one) and the others
+wait for its outcome instead of calling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import F
+from django.utils import timezone
+
+from provisioning import wire
+from provisioning.query import ProvisioningQuery
+
+from .models import PartnerECS, ProvisioningCacheEntry
+
+POINT_DECIMALS = 3  # about 100 m: nearby points share an entry
+DONE_TTL = 30  # seconds a flight's outcome stays readable for its waiters
+
+
+def canonical_query(
+    query: ProvisioningQuery, serving_plmn: str | None, share_ue_id: bool
+) -> dict[str, Any]:
+    points = sorted(
+        {
+            (round(lat, POINT_DECIMALS), round(lon, POINT_DECIMALS))
+            for lat, lon in query.location.points
+        }
+    )
+    return {
+        "servingPlmn": serving_plmn,
+        "easIds": list(query.eas_ids),
+        "ecspIds": list(query.ecsp_ids),
+        "location": sorted(query.location.keys),
+        "points": [list(p) for p in points],
+        "acrScenarios": list(query.acr_scenarios),
+        "ueId": query.ue_id if share_ue_id else None,
+    }
+
+
+def cache_key(canonical: dict[str, Any]) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def expiry(
+    partner: PartnerECS, configs: list[dict[str, Any]], now: dt.datetime
+) -> dt.datetime | None:
+    """When a fresh answer expires; None when it must not be cached at all."""
+    if partner.max_lifetime == 0:
+        return None
+    cap = now + dt.timedelta(seconds=partner.max_lifetime)
+    lifetimes = [wire.parse_datetime(c.get("lifeTime", "")) for c in configs if "lifeTime" in c]
+    lifetimes = [t for t in lifetimes if t is not None]
+    if lifetimes:
+        expires = min(lifetimes)
+    elif partner.default_lifetime == 0:
+        return None
+    else:
+        expires = now + dt.timedelta(seconds=partner.default_lifetime)
+    expires = min(expires, cap)
+    return expires if expires > now else None
+
+
+def fresh_entries(keys: dict[int, str]) -> dict[int, ProvisioningCacheEntry]:
+    """Fresh entries for {partner pk: key}, in one query."""
+    if not keys:
+        return {}
+    now = timezone.now()
+    entries = ProvisioningCacheEntry.objects.filter(
+        partner_id__in=list(keys), key__in=set(keys.values()), expires_at__gt=now
+    )
+    return {e.partner_id: e for e in entries if keys.get(e.partner_id) == e.key}
+
+
+def record_hits(entries: list[ProvisioningCacheEntry]) -> None:
+    if entries:
+        ProvisioningCacheEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+            hits=F("hits") + 1, last_hit_at=timezone.now()
+        )
+
+
+def store(
+    partner: PartnerECS,
+    key: str,
+    canonical: dict[str, Any],
+    configs: list[dict[str, Any]],
+    expires_at: dt.datetime,
+) -> ProvisioningCacheEntry:
+    entry, _ = ProvisioningCacheEntry.objects.update_or_create(
+        partner=partner,
+        key=key,
+        defaults={
+            "query": canonical,
+            "answer": configs,
+            "fetched_at": timezone.now(),
+            "expires_at": expires_at,
+            "hits": 0,
+            "last_hit_at": None,
+        },
+    )
+    return entry
+
+
+def sweep() -> int:
+    """Delete expired entries; returns how many."""
+    deleted, _ = ProvisioningCacheEntry.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+# --- single flight ---------------------------------------------------------------------------
+
+
+@dataclass
+class Flight:
+    key: str  # partner pk + query key
+    token: str
+    leader: bool
+
+
+def _lock_key(flight_key: str) -> str:
+    return f"partners:flight:{flight_key}"
+
+
+def _done_key(flight_key: str, token: str) -> str:
+    return f"partners:flight-done:{flight_key}:{token}"
+
+
+def join_flight(flight_key: str, hold_seconds: float) -> Flight:
+    """Lead the flight for this key, or join the one in progress."""
+    token = uuid.uuid4().hex
+    timeout = max(1, int(hold_seconds) + 2)
+    for _ in range(3):
+        if cache.add(_lock_key(flight_key), token, timeout):
+            return Flight(flight_key, token, leader=True)
+        current = cache.get(_lock_key(flight_key))
+        if current is not None:
+            return Flight(flight_key, current, leader=False)
+    return Flight(flight_key, token, leader=True)  # the lock keeps vanishing: just call
+
+
+def finish_flight(flight: Flight, outcome: str, configs: list | None = None) -> None:
+    """Publish the leader's outcome and release the lock.
+
+    Outcomes: "cached" (waiters read the entry), "uncached" (the answer may not be reused, so
+    only the waiters of this very flight get ``configs``), "refused" or "failed".
+    """
+    done = {"outcome": outcome, "configs": configs or []}
+    cache.set(_done_key(flight.key, flight.token), done, DONE_TTL)
+    if cache.get(_lock_key(flight.key)) == flight.token:
+        cache.delete(_lock_key(flight.key))
+
+
+def await_flight(flight: Flight, deadline: float, poll: float = 0.005) -> dict[str, Any]:
+    """Wait for the leader's outcome until ``deadline`` (monotonic)."""
+    while time.monotonic() < deadline:
+        done = cache.get(_done_key(flight.key, flight.token))
+        if done is not None:
+            return done
+        if cache.get(_lock_key(flight.key)) != flight.token:
+            # The leader is gone; its outcome may have been written just before.
+            done = cache.get(_done_key(flight.key, flight.token))
+            return done if done is not None else {"outcome": "lost", "configs": []}
+        time.sleep(poll)
+    return {"outcome": "timeout", "configs": []}

@@ -1,0 +1,285 @@
+"""Partner ECSs as a source of provisioning information (TS 23.558 clause 8.17.2.4.2.2).
+
+For an EEC's request, this picks the partners to consult (their ``consult`` mode, and the
+partners of ECSPs the EEC prefers), answers from fresh cache entries, and asks the others in
+parallel under one deadline -- the largest timeout among the partners asked.  Identical
+misses share one call (single flight).  Worker threads only talk HTTP; every database write
+(cache entries, audit rows) happens in the request's own thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from ecsportal.middleware import current_request_id
+from provisioning import wire
+from provisioning.areas import plmn_key
+from provisioning.query import ProvisioningQuery
+from provisioning.sources import SourceContext, SourceResult
+
+from . import audit, cache, client, edge10, roaming
+from .models import PartnerECS, RetrievalAudit
+
+RETRY_AFTER_SECONDS = 5
+
+
+def select_partners(
+    partners: list[PartnerECS], query: ProvisioningQuery, serving: str | None, local_count: int
+) -> list[PartnerECS]:
+    chosen = []
+    for partner in partners:
+        if partner.consult == PartnerECS.CONSULT_ALWAYS:
+            wanted = True
+        elif partner.consult == PartnerECS.CONSULT_ROAMING_ONLY:
+            wanted = serving is not None and serving in partner.plmn_keys()
+        else:
+            wanted = local_count == 0
+        if wanted or (partner.ecsp and partner.ecsp in query.ecsp_ids):
+            chosen.append(partner)
+    return chosen
+
+
+@dataclass
+class _Ask:
+    partner: PartnerECS
+    canonical: dict[str, Any]
+    key: str
+    flight: cache.Flight | None = None
+    future: Future | None = None
+
+
+def _cap(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, Any]]:
+    """Copies of the configs whose lifeTime is no later than ``latest``."""
+    capped = []
+    for cfg in configs:
+        current = wire.parse_datetime(cfg.get("lifeTime", ""))
+        if current is None or current > latest:
+            cfg = {**cfg, "lifeTime": wire.format_datetime(latest)}
+        capped.append(cfg)
+    return capped
+
+
+class PartnerSource:
+    """Registered with provisioning.sources when the partners app loads."""
+
+    def gather(self, query: ProvisioningQuery, context: SourceContext) -> SourceResult:
+        partners = list(PartnerECS.objects.filter(enabled=True))
+        if not partners:
+            return SourceResult()
+        serving_plmn = roaming.resolver().serving_plmn(context.body, context.home_plmns)
+        serving = plmn_key(serving_plmn)
+        chosen = select_partners(partners, query, serving, context.local_match_count)
+        if not chosen:
+            return SourceResult()
+
+        asks = []
+        for partner in chosen:
+            canonical = cache.canonical_query(query, serving, partner.share_ue_id)
+            asks.append(_Ask(partner, canonical, cache.cache_key(canonical)))
+        hits = cache.fresh_entries({a.partner.pk: a.key for a in asks})
+        cache.record_hits(list(hits.values()))
+
+        result = SourceResult()
+        rows: list[RetrievalAudit] = []
+        for ask in asks:
+            entry = hits.get(ask.partner.pk)
+            if entry is not None:
+                result.edn_configs += _cap(entry.answer, entry.expires_at)
+                rows.append(
+                    audit.entry(
+                        RetrievalAudit.OUTBOUND,
+                        ask.partner,
+                        ask.canonical,
+                        edn_count=len(entry.answer),
+                        cache=RetrievalAudit.HIT,
+                        reason="fresh cache entry",
+                    )
+                )
+        pending = [a for a in asks if a.partner.pk not in hits]
+        if pending:
+            self._ask_partners(pending, context.body, serving_plmn, result, rows)
+        audit.write(rows)
+        return result
+
+    def _ask_partners(
+        self,
+        pending: list[_Ask],
+        body: dict[str, Any],
+        serving_plmn: dict | None,
+        result: SourceResult,
+        rows: list[RetrievalAudit],
+    ) -> None:
+        from provisioning.models import ECSConfiguration
+
+        requester = ECSConfiguration.load().ecs_id
+        started = time.monotonic()
+        deadline = started + max(a.partner.timeout for a in pending)
+        request_id = current_request_id()
+        pool = ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="partner")
+        try:
+            for ask in pending:
+                partner = ask.partner
+                ask.flight = cache.join_flight(f"{partner.pk}:{ask.key}", partner.timeout)
+                if ask.flight.leader:
+                    request = edge10.build_request(
+                        body, requester, serving_plmn, partner.share_ue_id
+                    )
+                    ask.future = pool.submit(
+                        client.request_provisioning,
+                        partner.api_root,
+                        partner.resolved_outbound_token(),
+                        request,
+                        partner.timeout,
+                        request_id,
+                    )
+                else:
+                    ask.future = pool.submit(cache.await_flight, ask.flight, deadline)
+            waiting = {a.future: a for a in pending}
+            while waiting:
+                remaining = deadline - time.monotonic()
+                done, _ = wait(
+                    list(waiting), timeout=max(0.0, remaining), return_when=FIRST_COMPLETED
+                )
+                if not done:
+                    break
+                for future in done:
+                    self._settle(waiting.pop(future), future.result(), started, result, rows)
+            for ask in waiting.values():  # past the deadline
+                self._settle(ask, None, started, result, rows)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _settle(
+        self,
+        ask: _Ask,
+        outcome: Any,
+        started: float,
+        result: SourceResult,
+        rows: list[RetrievalAudit],
+    ) -> None:
+        partner = ask.partner
+        latency = (time.monotonic() - started) * 1000
+        flight = ask.flight
+        assert flight is not None
+        if not flight.leader:
+            self._settle_follower(ask, outcome, latency, result, rows)
+            return
+        reply: client.PartnerReply = outcome or client.PartnerReply(
+            client.FAULT, reason=f"no answer within {partner.timeout:g} s"
+        )
+        if outcome is None or reply.kind == client.FAULT:
+            cache.finish_flight(flight, "failed")
+            result.unavailable = True
+            result.retry_after = max(
+                result.retry_after or 0, RETRY_AFTER_SECONDS, math.ceil(partner.timeout)
+            )
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    partner,
+                    ask.canonical,
+                    reason=reply.reason,
+                    status=reply.status,
+                    cache=RetrievalAudit.MISS,
+                    latency_ms=latency,
+                )
+            )
+            return
+        if reply.kind == client.REFUSED:
+            cache.finish_flight(flight, "refused")
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    partner,
+                    ask.canonical,
+                    decision=RetrievalAudit.DENIED,
+                    reason=reply.reason,
+                    status=reply.status,
+                    cache=RetrievalAudit.MISS,
+                    latency_ms=latency,
+                )
+            )
+            return
+        now = timezone.now()
+        expires = cache.expiry(partner, reply.configs, now)
+        if expires is not None:
+            cache.store(partner, ask.key, ask.canonical, reply.configs, expires)
+        if expires is not None:
+            cache.finish_flight(flight, "cached")
+        else:
+            cache.finish_flight(flight, "uncached", reply.configs)
+        result.edn_configs += _cap(reply.configs, expires or now)
+        rows.append(
+            audit.entry(
+                RetrievalAudit.OUTBOUND,
+                partner,
+                ask.canonical,
+                status=reply.status,
+                edn_count=len(reply.configs),
+                cache=RetrievalAudit.MISS,
+                latency_ms=latency,
+                reason="cached until " + wire.format_datetime(expires) if expires else "not cached",
+            )
+        )
+
+    def _settle_follower(
+        self,
+        ask: _Ask,
+        done: dict[str, Any] | None,
+        latency: float,
+        result: SourceResult,
+        rows: list[RetrievalAudit],
+    ) -> None:
+        partner = ask.partner
+        outcome = (done or {}).get("outcome", "timeout")
+        entry = cache.fresh_entries({partner.pk: ask.key}).get(partner.pk)
+        if entry is not None:
+            cache.record_hits([entry])
+            result.edn_configs += _cap(entry.answer, entry.expires_at)
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    partner,
+                    ask.canonical,
+                    edn_count=len(entry.answer),
+                    cache=RetrievalAudit.HIT,
+                    latency_ms=latency,
+                    reason="answer of a concurrent identical request",
+                )
+            )
+            return
+        if outcome in ("refused", "uncached"):
+            # The partner answered the concurrent request; its answer may not be reused later.
+            configs = (done or {}).get("configs") or []
+            result.edn_configs += _cap(configs, timezone.now())
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    partner,
+                    ask.canonical,
+                    cache=RetrievalAudit.MISS,
+                    edn_count=len(configs),
+                    latency_ms=latency,
+                    reason=f"concurrent identical request: {outcome}",
+                )
+            )
+            return
+        result.unavailable = True
+        result.retry_after = max(result.retry_after or 0, RETRY_AFTER_SECONDS)
+        rows.append(
+            audit.entry(
+                RetrievalAudit.OUTBOUND,
+                partner,
+                ask.canonical,
+                cache=RetrievalAudit.MISS,
+                latency_ms=latency,
+                reason=f"concurrent identical request: {outcome}",
+            )
+        )
