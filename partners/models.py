@@ -233,6 +233,9 @@ class ProvisioningCacheEntry(models.Model):
     partner = models.ForeignKey(PartnerECS, on_delete=models.CASCADE, related_name="cache")
     key = models.CharField(max_length=64, help_text="SHA-256 of the canonical query")
     query = models.JSONField(help_text="The canonical query this answer is for.")
+    request = models.JSONField(
+        default=dict, help_text="The ServProvReq we sent (what 'refresh now' sends again)."
+    )
     answer = models.JSONField(help_text="EDNConfigInfo objects as the partner sent them.")
     fetched_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)

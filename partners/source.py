@@ -51,6 +51,7 @@ class _Ask:
     partner: PartnerECS
     canonical: dict[str, Any]
     key: str
+    request: dict[str, Any] | None = None
     flight: cache.Flight | None = None
     future: Future | None = None
 
@@ -128,7 +129,7 @@ class PartnerSource:
                 partner = ask.partner
                 ask.flight = cache.join_flight(f"{partner.pk}:{ask.key}", partner.timeout)
                 if ask.flight.leader:
-                    request = edge10.build_request(
+                    ask.request = request = edge10.build_request(
                         body, requester, serving_plmn, partner.share_ue_id
                     )
                     ask.future = pool.submit(
@@ -210,7 +211,7 @@ class PartnerSource:
         now = timezone.now()
         expires = cache.expiry(partner, reply.configs, now)
         if expires is not None:
-            cache.store(partner, ask.key, ask.canonical, reply.configs, expires)
+            cache.store(partner, ask.key, ask.canonical, ask.request or {}, reply.configs, expires)
         if expires is not None:
             cache.finish_flight(flight, "cached")
         else:
@@ -283,3 +284,39 @@ class PartnerSource:
                 reason=f"concurrent identical request: {outcome}",
             )
         )
+
+
+def refresh(entry: Any) -> tuple[bool, str]:
+    """Ask the partner again for a cached entry's query now (the admin's "refresh now")."""
+    partner = entry.partner
+    reply = client.request_provisioning(
+        partner.api_root,
+        partner.resolved_outbound_token(),
+        entry.request,
+        partner.timeout,
+        current_request_id(),
+    )
+    row = audit.entry(
+        RetrievalAudit.OUTBOUND,
+        partner,
+        entry.query,
+        status=reply.status,
+        edn_count=len(reply.configs),
+        cache=RetrievalAudit.MISS,
+        latency_ms=reply.latency_ms,
+        reason="refresh requested in the admin",
+    )
+    if reply.kind in (client.OK, client.EMPTY):
+        expires = cache.expiry(partner, reply.configs, timezone.now())
+        if expires is None:
+            entry.delete()
+            message = "answered with nothing that may be cached; the entry was removed"
+        else:
+            cache.store(partner, entry.key, entry.query, entry.request, reply.configs, expires)
+            message = f"refreshed, cached until {wire.format_datetime(expires)}"
+        audit.write([row])
+        return True, message
+    row.decision = RetrievalAudit.DENIED if reply.kind == client.REFUSED else row.decision
+    row.reason = f"refresh requested in the admin: {reply.reason}"[:255]
+    audit.write([row])
+    return False, reply.reason

@@ -140,6 +140,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('key', models.CharField(help_text='SHA-256 of the canonical query', max_length=64)),
                 ('query', models.JSONField(help_text='The canonical query this answer is for.')),
+                ('request', models.JSONField(default=dict, help_text="The ServProvReq we sent (what 'refresh now' sends again).")),
                 ('answer', models.JSONField(help_text='EDNConfigInfo objects as the partner sent them.')),
                 ('fetched_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('expires_at', models.DateTimeField(db_index=True)),

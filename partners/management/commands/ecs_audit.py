@@ -1,0 +1,77 @@
+"""``manage.py ecs_audit``: the retrieval audit log, oldest first, for scripts and support."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from provisioning import wire
+
+from ...models import RetrievalAudit
+
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str) -> dt.datetime:
+    match = _RELATIVE.match(value)
+    if match:
+        amount, unit = match.groups()
+        return timezone.now() - dt.timedelta(**{_UNITS[unit]: int(amount)})
+    parsed = wire.parse_datetime(value)
+    if parsed is None:
+        raise CommandError(
+            f"--since {value!r}: give a date-time with a time zone (2026-11-25T10:00:00Z) "
+            "or an age such as 30m, 2h, 7d"
+        )
+    return parsed
+
+
+def as_json(row: RetrievalAudit) -> dict[str, Any]:
+    return {
+        "at": row.at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "direction": row.direction,
+        "partner": row.partner_label,
+        "requestId": row.request_id,
+        "query": row.query,
+        "decision": row.decision,
+        "reason": row.reason,
+        "status": row.status,
+        "ednCount": row.edn_count,
+        "cache": row.cache or None,
+        "latencyMs": row.latency_ms,
+    }
+
+
+class Command(BaseCommand):
+    help = "Print the retrieval audit log, oldest first (--json: one JSON object per line)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="JSON lines")
+        parser.add_argument("--partner", help="partner ECS id")
+        parser.add_argument("--direction", choices=["in", "out"])
+        parser.add_argument("--since", help="date-time, or an age such as 30m, 2h, 7d")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rows = RetrievalAudit.objects.order_by("at", "pk")
+        if options["partner"]:
+            rows = rows.filter(partner_label=options["partner"])
+        if options["direction"]:
+            rows = rows.filter(direction=options["direction"])
+        if options["since"]:
+            rows = rows.filter(at__gte=parse_since(options["since"]))
+        for row in rows.iterator(chunk_size=1000):
+            if options["json"]:
+                self.stdout.write(json.dumps(as_json(row), sort_keys=True))
+            else:
+                self.stdout.write(
+                    f"{row.at:%Y-%m-%d %H:%M:%S} {row.direction:<3} {row.partner_label:<24} "
+                    f"{row.decision:<7} {row.status or '-':<4} edns={row.edn_count} "
+                    f"cache={row.cache or '-'} {row.latency_ms:.1f}ms {row.request_id} "
+                    f"{row.reason}"
+                )
