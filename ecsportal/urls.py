@@ -13,6 +13,8 @@ admin.site.index_title = "Edge Configuration Server"
 urlpatterns = [
     path("eecs-serviceprovisioning/v1/", include("provisioning.api.urls")),
     path("eecs-ecsserviceprovisioning/v1/", include("partners.api.urls")),
+    path("eecs-eesregistration/v1/", include("provisioning.api.registration_urls")),
+    path("eecs-targeteesdiscovery/v1/", include("provisioning.api.discovery_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz, name="healthz"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils import timezone
 
 from .models import EDN, EES, AreaKey, EDNPlmn, EESApplication
 from .query import ProvisioningQuery
@@ -48,7 +49,9 @@ def _area_subquery(query: ProvisioningQuery, owner: str) -> Q:
 
 
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
-    qs = EES.objects.select_related("edn")
+    qs = EES.objects.select_related("edn").filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
     if query.eas_ids:
         qs = qs.filter(
             id__in=EESApplication.objects.filter(eas_id__in=query.eas_ids).values("ees_id")

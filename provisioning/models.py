@@ -208,6 +208,13 @@ class EDN(models.Model):
 class EES(models.Model):
     """An edge enabler server profile, in the shape of 3GPP EESInfo."""
 
+    SOURCE_CONFIGURED = "configured"
+    SOURCE_REGISTERED = "registered"
+    SOURCES = [
+        (SOURCE_CONFIGURED, "configured by the operator"),
+        (SOURCE_REGISTERED, "registered by the EES (EDGE-6)"),
+    ]
+
     edn = models.ForeignKey(EDN, on_delete=models.CASCADE, related_name="eess", verbose_name="EDN")
     ees_id = models.CharField("EES id", max_length=255, unique=True)
     end_pt = models.JSONField(
@@ -266,6 +273,18 @@ class EES(models.Model):
         "EAS bundle info", default=list, blank=True, help_text="List of 3GPP EASBundleInfo."
     )
     has_area = models.BooleanField(default=False, editable=False)
+    source = models.CharField(
+        max_length=10, choices=SOURCES, default=SOURCE_CONFIGURED, editable=False, db_index=True
+    )
+    registration_id = models.CharField(
+        max_length=64, blank=True, default="", editable=False, db_index=True
+    )
+    registered_profile = models.JSONField(
+        null=True, blank=True, editable=False, help_text="The 3GPP EESProfile as registered."
+    )
+    expires_at = models.DateTimeField(
+        "registration expires", null=True, blank=True, editable=False, db_index=True
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -1,15 +1,16 @@
-"""EDGE-4 service provisioning (TS 24.558 clause 7.2.2; TS24558_Eecs_ServiceProvisioning.yaml)."""
+"""The 3GPP APIs this ECS serves to EECs (EDGE-4) and EESs (EDGE-6)."""
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ecsportal.api import ThreeGPPAPIView, problem_response
+from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
 
-from .. import service
+from .. import discovery, registration, service
 from ..wire import EDGE4_FILE
 
 
@@ -42,3 +43,103 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
                 headers=answer.headers,
             )
         return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+class EESRegistrationMixin:
+    """Shared by the collection and the individual EES registration resources."""
+
+    def registration_response(self, ees, status: int, **headers: str) -> Response:
+        return Response(registration.representation(ees), status=status, headers=headers)
+
+
+class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
+    """``POST {apiRoot}/eecs-eesregistration/v1/registrations`` (CreateEESRegistration)."""
+
+    request_schema = (registration.FILE, "EESRegistration")
+
+    @extend_schema(
+        operation_id="CreateEESRegistration",
+        summary="Register an EES (EDGE-6).",
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="EESRegistration")},
+        tags=["EDGE-6 EES registration"],
+    )
+    def post(self, request: Request) -> Response:
+        ees = registration.create(self.validated_body(request))
+        location = request.build_absolute_uri(
+            reverse("eecs-eesregistration:registration", args=[ees.registration_id])
+        )
+        return self.registration_response(ees, 201, Location=location)
+
+
+class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
+    """``{apiRoot}/eecs-eesregistration/v1/registrations/{registrationId}``."""
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+
+    @extend_schema(
+        operation_id="GetIndEESReg",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def get(self, request: Request, registration_id: str) -> Response:
+        return self.registration_response(registration.get(registration_id), 200)
+
+    @extend_schema(
+        operation_id="UpdateIndEESReg",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def put(self, request: Request, registration_id: str) -> Response:
+        self.request_schema = (registration.FILE, "EESRegistration")
+        body = self.validated_body(request)
+        return self.registration_response(registration.replace(registration_id, body), 200)
+
+    @extend_schema(
+        operation_id="ModifyIndEESReg",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def patch(self, request: Request, registration_id: str) -> Response:
+        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
+            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.request_schema = (registration.FILE, "EESRegistrationPatch")
+        body = self.validated_body(request)
+        return self.registration_response(registration.patch(registration_id, body), 200)
+
+    @extend_schema(
+        operation_id="DeleteIndEESReg", responses={204: None}, tags=["EDGE-6 EES registration"]
+    )
+    def delete(self, request: Request, registration_id: str) -> Response:
+        registration.delete(registration_id)
+        return Response(status=204)
+
+
+class TargetEESDiscoveryView(ThreeGPPAPIView):
+    """``GET {apiRoot}/eecs-targeteesdiscovery/v1/ees-profiles`` (GetEESProfiles)."""
+
+    @extend_schema(
+        operation_id="GetEESProfiles",
+        summary="T-EES discovery (EDGE-6): EESs that can serve the UE's application.",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="ECSServProvResp")},
+        tags=["EDGE-6 T-EES discovery"],
+    )
+    def get(self, request: Request) -> Response:
+        body, query, options = discovery.parse(request.query_params)
+        answer = service.provision(body, query)
+        configs = discovery.targets_only((answer.body or {}).get("ednCnfgInfo", []), options)
+        if configs:
+            return Response({"ednCnfgInfo": configs})
+        if answer.status == 503:
+            return problem_response(
+                503,
+                "No local EES matches and a partner ECS that should answer could not.",
+                "SERVICE_UNAVAILABLE",
+                headers=answer.headers,
+            )
+        return problem_response(
+            404, "No target EES serves this UE and application.", "TARGET_EES_NOT_FOUND"
+        )

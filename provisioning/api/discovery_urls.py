@@ -1,0 +1,11 @@
+"""EDGE-6 T-EES discovery routes, mounted at {apiRoot}/eecs-targeteesdiscovery/v1/."""
+
+from django.urls import path
+
+from .views import TargetEESDiscoveryView
+
+app_name = "eecs-targeteesdiscovery"
+
+urlpatterns = [
+    path("ees-profiles", TargetEESDiscoveryView.as_view(), name="ees-profiles"),
+]
