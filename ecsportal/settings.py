@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "ecsportal",
     "provisioning",
     "partners",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +158,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The EDGE APIs refuse larger bodies with 413 before parsing them.
 ECS_MAX_BODY_BYTES = int(os.environ.get("ECS_MAX_BODY_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = ECS_MAX_BODY_BYTES
+
+# EES registrations and EEC subscriptions: the longest expiry we grant (seconds).
+ECS_REGISTRATION_MAX_SECONDS = int(os.environ.get("ECS_REGISTRATION_MAX_SECONDS", "86400"))
+ECS_SUBSCRIPTION_MAX_SECONDS = int(os.environ.get("ECS_SUBSCRIPTION_MAX_SECONDS", "86400"))
+# Notifications: per-attempt timeout, longest backoff, and when to give up (seconds).
+ECS_NOTIFICATION_TIMEOUT = float(os.environ.get("ECS_NOTIFICATION_TIMEOUT", "5"))
+ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOFF", "60"))
+ECS_NOTIFICATION_GIVE_UP_SECONDS = float(
+    os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600")
+)
+# How partners reach this ECS (for the callbacks of our partner subscriptions).
+ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

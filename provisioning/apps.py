@@ -8,4 +8,17 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
-        from . import configsection  # noqa: F401  (registers the ecs/edns file sections)
+        from notifications import worker
+
+        from . import (
+            configsection,  # noqa: F401  (registers the ecs/edns file sections)
+            registration,
+            signals,
+            subscriptions,
+        )
+
+        signals.inventory_changed.connect(
+            subscriptions.on_inventory_changed, dispatch_uid="eec-subscriptions"
+        )
+        worker.register_periodic("expire-registrations", registration.expire_registrations, 2)
+        worker.register_periodic("expire-subscriptions", subscriptions.expire, 10)

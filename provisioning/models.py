@@ -19,7 +19,7 @@ from simple_history.models import HistoricalRecords
 from ecsportal import schemas
 from ecsportal.history import ChangeLogBase
 
-from . import areas
+from . import areas, signals
 
 EDGE4 = "TS24558_Eecs_ServiceProvisioning.yaml"
 COMMON_29571 = "TS29571_CommonData.yaml"
@@ -89,7 +89,9 @@ class ECSConfiguration(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = 1  # one row: the ECS has one identity
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            signals.changed(ECSConfiguration)
 
     @classmethod
     def load(cls) -> ECSConfiguration:
@@ -203,6 +205,13 @@ class EDN(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             reindex_edn(self)
+            signals.changed(EDN)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            signals.changed(EDN)
+        return result
 
 
 class EES(models.Model):
@@ -316,12 +325,14 @@ class EES(models.Model):
             super().save(*args, **kwargs)
             reindex_ees(self)
             reindex_edn(self.edn)
+            signals.changed(EES)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         edn = self.edn
         with transaction.atomic():
             result = super().delete(*args, **kwargs)
             reindex_edn(edn)
+            signals.changed(EES)
         return result
 
 
@@ -418,3 +429,28 @@ def reindex_edn(edn: EDN) -> None:
     AreaKey.objects.bulk_create(_area_rows(edn.edn_topo_srv_area, edn=edn))
     EDNPlmn.objects.filter(edn=edn).delete()
     EDNPlmn.objects.bulk_create(EDNPlmn(edn=edn, plmn=p) for p in sorted(served))
+
+
+class EECSubscription(models.Model):
+    """An EEC's service provisioning subscription (EDGE-4 ECSServProvSubscription)."""
+
+    subscription_id = models.CharField(max_length=64, unique=True)
+    eec_id = models.CharField("EEC id", max_length=255, db_index=True)
+    ue_id = models.CharField("UE id", max_length=255, blank=True, default="")
+    body = models.JSONField(help_text="The ECSServProvSubscription as the EEC sent it.")
+    notification_destination = models.URLField(max_length=1000)
+    expires_at = models.DateTimeField(db_index=True)
+    digest = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="Digest of the provisioning information last notified (or at creation).",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "EEC subscription"
+        verbose_name_plural = "EEC subscriptions"
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} ({self.eec_id})"

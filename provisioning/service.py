@@ -45,7 +45,9 @@ def _cap_lifetimes(configs: list[dict[str, Any]], latest: dt.datetime) -> None:
             cfg["lifeTime"] = wire.format_datetime(latest)
 
 
-def provision(body: dict[str, Any], query: ProvisioningQuery | None = None) -> ProvisioningAnswer:
+def provision(
+    body: dict[str, Any], query: ProvisioningQuery | None = None, offline: bool = False
+) -> ProvisioningAnswer:
     query = query or ProvisioningQuery.from_request(body)
     config = ECSConfiguration.load()
     home = config.home_plmn_keys()
@@ -57,7 +59,9 @@ def provision(body: dict[str, Any], query: ProvisioningQuery | None = None) -> P
     remote: list[dict[str, Any]] = []
     unavailable = False
     retry_after: int | None = None
-    context = sources.SourceContext(body=body, home_plmns=home, local_match_count=len(local))
+    context = sources.SourceContext(
+        body=body, home_plmns=home, local_match_count=len(local), offline=offline
+    )
     for source in sources.registered():
         result = source.gather(query, context)
         if result.expires is not None:

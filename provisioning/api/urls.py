@@ -2,10 +2,20 @@
 
 from django.urls import path
 
-from .views import ServiceProvisioningRequestView
+from .views import (
+    ServiceProvisioningRequestView,
+    ServiceProvisioningSubscriptionsView,
+    ServiceProvisioningSubscriptionView,
+)
 
 app_name = "eecs-serviceprovisioning"
 
 urlpatterns = [
     path("request", ServiceProvisioningRequestView.as_view(), name="request"),
+    path("subscriptions", ServiceProvisioningSubscriptionsView.as_view(), name="subscriptions"),
+    path(
+        "subscriptions/<str:subscription_id>",
+        ServiceProvisioningSubscriptionView.as_view(),
+        name="subscription",
+    ),
 ]

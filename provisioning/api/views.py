@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
 
-from .. import discovery, registration, service
+from .. import discovery, registration, service, subscriptions
 from ..wire import EDGE4_FILE
 
 
@@ -143,3 +143,71 @@ class TargetEESDiscoveryView(ThreeGPPAPIView):
         return problem_response(
             404, "No target EES serves this UE and application.", "TARGET_EES_NOT_FOUND"
         )
+
+
+def _subscription_link(request: Request):
+    def link(sub) -> str:
+        return request.build_absolute_uri(
+            reverse("eecs-serviceprovisioning:subscription", args=[sub.subscription_id])
+        )
+
+    return link
+
+
+class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
+    """``POST {apiRoot}/eecs-serviceprovisioning/v1/subscriptions`` (CreateServProvSub)."""
+
+    request_schema = (EDGE4_FILE, "ECSServProvSubscription")
+
+    @extend_schema(
+        operation_id="CreateServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def post(self, request: Request) -> Response:
+        link = _subscription_link(request)
+        sub = subscriptions.create(self.validated_body(request), link)
+        return Response(
+            subscriptions.representation(sub), status=201, headers={"Location": link(sub)}
+        )
+
+
+class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
+    """``{apiRoot}/eecs-serviceprovisioning/v1/subscriptions/{subscriptionId}``."""
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+
+    @extend_schema(
+        operation_id="UpdateIndServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def put(self, request: Request, subscription_id: str) -> Response:
+        self.request_schema = (EDGE4_FILE, "ECSServProvSubscription")
+        body = self.validated_body(request)
+        sub = subscriptions.replace(subscription_id, body, _subscription_link(request))
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(
+        operation_id="ModifyIndServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
+            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.request_schema = (EDGE4_FILE, "ECSServProvSubscriptionPatch")
+        changes = self.validated_body(request)
+        sub = subscriptions.patch(subscription_id, changes, _subscription_link(request))
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(
+        operation_id="DeleteIndServProvSub", responses={204: None}, tags=["EDGE-4 subscriptions"]
+    )
+    def delete(self, request: Request, subscription_id: str) -> Response:
+        subscriptions.delete(subscription_id)
+        return Response(status=204)

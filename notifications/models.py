@@ -1,0 +1,56 @@
+"""The outbox: every notification we owe a subscriber, and every attempt to deliver it.
+
+A notification row is written in the same transaction as the change that caused it, so a
+crash can delay a notification but never lose it; the worker marks it delivered only after
+the receiver answered 2xx, so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Notification(models.Model):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+    STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (GIVEN_UP, "given up")]
+
+    kind = models.CharField(
+        max_length=32, help_text="What sent it, e.g. eec-subscription, partner-subscription."
+    )
+    subscription = models.CharField(max_length=64, db_index=True, help_text="Subscription id.")
+    destination = models.URLField(max_length=1000)
+    payload = models.JSONField()
+    headers = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=STATES, default=PENDING)
+    created = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subscription} -> {self.destination}"
+
+
+class DeliveryAttempt(models.Model):
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True, default="")
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status or self.error}"

@@ -1,0 +1,186 @@
+"""Delivering the outbox, and the periodic chores of the ECS (``manage.py run_worker``).
+
+One loop, runnable on the embedded default (SQLite, no Redis) and in production alike:
+
+* due notifications are leased (``leased_until``), POSTed, and then marked delivered, or
+  rescheduled with exponential backoff, or given up after ``ECS_NOTIFICATION_GIVE_UP_SECONDS``;
+  a worker killed mid-delivery leaves the lease to expire and the notification is delivered
+  again -- at least once, never zero times;  several workers may run: on PostgreSQL rows are
+  claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``;
+* periodic chores registered by the apps (expire registrations and subscriptions, sweep the
+  partner cache) run every few seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
+
+from . import callbacks
+from .models import DeliveryAttempt, Notification
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def enqueue(
+    kind: str,
+    subscription: str,
+    destination: str,
+    payload: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Notification:
+    """Write a notification to the outbox (call inside the transaction of the change)."""
+    return Notification.objects.create(
+        kind=kind,
+        subscription=subscription,
+        destination=destination,
+        payload=payload,
+        headers={REQUEST_ID_HEADER: current_request_id(), **(headers or {})},
+    )
+
+
+@dataclass
+class _Periodic:
+    name: str
+    func: Callable[[], Any]
+    every: float
+    last: float = 0.0
+
+
+_periodic: dict[str, _Periodic] = {}
+
+
+def register_periodic(name: str, func: Callable[[], Any], every_seconds: float) -> None:
+    _periodic[name] = _Periodic(name, func, every_seconds)
+
+
+def run_periodic(force: bool = False) -> None:
+    now = time.monotonic()
+    for task in list(_periodic.values()):
+        if force or now - task.last >= task.every:
+            task.last = now
+            try:
+                with request_id_scope(f"worker-{task.name}"):
+                    task.func()
+            except Exception:
+                logger.exception("periodic task %s failed", task.name)
+
+
+def _claim(limit: int) -> list[Notification]:
+    now = timezone.now()
+    with transaction.atomic():
+        due = (
+            Notification.objects.filter(state=Notification.PENDING, next_attempt_at__lte=now)
+            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+            .order_by("next_attempt_at", "pk")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        claimed = list(due[:limit])
+        Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
+            leased_until=now + dt.timedelta(seconds=LEASE_SECONDS)
+        )
+    return claimed
+
+
+def _post(notification: Notification) -> tuple[int | None, str, float]:
+    started = time.monotonic()
+    problem = callbacks.problem_with(notification.destination)
+    if problem:
+        return None, f"destination refused: {problem}", 0.0
+    try:
+        response = requests.post(
+            notification.destination,
+            json=notification.payload,
+            headers={"Content-Type": "application/json", **notification.headers},
+            timeout=_setting("ECS_NOTIFICATION_TIMEOUT", 5),
+            allow_redirects=False,
+        )
+        response.close()
+        error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return response.status_code, error, (time.monotonic() - started) * 1000
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}", (time.monotonic() - started) * 1000
+
+
+def _record(notification: Notification, status: int | None, error: str, ms: float) -> None:
+    now = timezone.now()
+    DeliveryAttempt.objects.create(
+        notification=notification, at=now, status=status, error=error[:255], duration_ms=ms
+    )
+    notification.attempts += 1
+    notification.leased_until = None
+    if not error:
+        notification.state = Notification.DELIVERED
+        notification.delivered_at = now
+        notification.last_error = ""
+    else:
+        notification.last_error = error[:255]
+        give_up = dt.timedelta(seconds=_setting("ECS_NOTIFICATION_GIVE_UP_SECONDS", 3600))
+        if now - notification.created >= give_up:
+            notification.state = Notification.GIVEN_UP
+        else:
+            backoff = min(
+                _setting("ECS_NOTIFICATION_MAX_BACKOFF", 60), 2 ** (notification.attempts - 1)
+            )
+            notification.next_attempt_at = now + dt.timedelta(seconds=backoff)
+    notification.save(
+        update_fields=[
+            "attempts",
+            "leased_until",
+            "state",
+            "delivered_at",
+            "last_error",
+            "next_attempt_at",
+        ]
+    )
+
+
+def deliver_due(limit: int = 32) -> int:
+    """Deliver what is due now; returns how many attempts were made."""
+    claimed = _claim(limit)
+    if not claimed:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(8, len(claimed))) as pool:
+        results = list(pool.map(_post, claimed))
+    for notification, (status, error, ms) in zip(claimed, results, strict=True):
+        _record(notification, status, error, ms)
+        if error:
+            logger.info(
+                "notification %s to %s failed: %s", notification.pk, notification.destination, error
+            )
+    return len(claimed)
+
+
+def run(poll: float = 0.5, stop: threading.Event | None = None, once: bool = False) -> None:
+    stop = stop or threading.Event()
+    logger.info("worker started")
+    while not stop.is_set():
+        close_old_connections()
+        run_periodic()
+        busy = deliver_due()
+        if once:
+            break
+        if not busy:
+            stop.wait(poll)
+    logger.info("worker stopped")

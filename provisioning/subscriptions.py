@@ -1,0 +1,209 @@
+"""EEC service provisioning subscriptions (TS 24.558 clause 7.2.3; subscribe-notify model).
+
+A subscription keeps the EEC's filters and a digest of the provisioning information it
+would receive now.  Whenever what we provision changes (``signals.inventory_changed``: an
+admin edit, ``ecs_apply``, an EES registering, updating or expiring, a partner's
+notification), every live subscription is evaluated again inside the same transaction;
+where the information changed, a ``ServProvNotification`` goes into the outbox, so it
+commits or rolls back with the change and the worker delivers it.
+
+Evaluation never calls a partner: it uses our own EDNs and fresh partner cache entries.
+An answer with no EDN cannot be notified (``ednCnfgInfo`` has at least one item), so the
+digest is updated and the next non-empty answer is notified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ecsportal.api import ProblemException
+from notifications import callbacks, worker
+
+from . import service, wire
+from .models import EECSubscription
+from .query import ProvisioningQuery
+
+FILE = wire.EDGE4_FILE
+KIND = "eec-subscription"
+
+
+def answer_now(body: dict[str, Any]) -> list[dict[str, Any]]:
+    result = service.provision(body, ProvisioningQuery.from_request(body), offline=True)
+    return (result.body or {}).get("ednCnfgInfo", [])
+
+
+def digest(configs: list[dict[str, Any]]) -> str:
+    """Lifetimes move with the clock; the information is the rest."""
+    stable = [{k: v for k, v in cfg.items() if k != "lifeTime"} for cfg in configs]
+    text = json.dumps(stable, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _granted_expiry(proposed: str | None) -> dt.datetime:
+    latest = timezone.now() + dt.timedelta(seconds=settings.ECS_SUBSCRIPTION_MAX_SECONDS)
+    if proposed:
+        when = wire.parse_datetime(proposed)
+        if when is None or when <= timezone.now():
+            raise ProblemException(
+                400,
+                "expTime must be a future date-time.",
+                "INVALID_MSG_FORMAT",
+                [{"param": "/expTime", "reason": "must be a date-time in the future"}],
+            )
+        return min(when, latest)
+    return latest
+
+
+def _check_destination(body: dict[str, Any]) -> str:
+    destination = body.get("notificationDestination")
+    if body.get("eecTriggerRequest") and destination:
+        raise ProblemException(
+            400,
+            "eecTriggerRequest and notificationDestination are mutually exclusive.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/eecTriggerRequest", "reason": "not with notificationDestination"}],
+        )
+    if not destination:
+        raise ProblemException(
+            400,
+            "This ECS delivers notifications over HTTP only: give notificationDestination.",
+            "MANDATORY_IE_MISSING",
+            [{"param": "/notificationDestination", "reason": "is required by this ECS"}],
+        )
+    problem = callbacks.problem_with(destination)
+    if problem:
+        raise ProblemException(
+            400,
+            f"notificationDestination {problem}.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/notificationDestination", "reason": problem}],
+        )
+    return destination
+
+
+def representation(sub: EECSubscription) -> dict[str, Any]:
+    body = dict(sub.body)
+    body.pop("requestTestNotification", None)
+    body["expTime"] = wire.format_datetime(sub.expires_at)
+    return body
+
+
+def _test_notification(sub: EECSubscription, link: str) -> None:
+    worker.enqueue(
+        KIND + "-test", sub.subscription_id, sub.notification_destination, {"subscription": link}
+    )
+
+
+@transaction.atomic
+def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
+    sub = EECSubscription(
+        subscription_id=uuid.uuid4().hex,
+        eec_id=body["eecId"],
+        ue_id=body.get("ueId", ""),
+        body=body,
+        notification_destination=_check_destination(body),
+        expires_at=_granted_expiry(body.get("expTime")),
+        digest=digest(answer_now(body)),
+    )
+    sub.save()
+    if body.get("requestTestNotification"):
+        _test_notification(sub, link_for(sub))
+    return sub
+
+
+def get(subscription_id: str) -> EECSubscription:
+    sub = EECSubscription.objects.filter(
+        subscription_id=subscription_id, expires_at__gt=timezone.now()
+    ).first()
+    if sub is None:
+        raise ProblemException(404, "No such subscription.", "RESOURCE_NOT_FOUND")
+    return sub
+
+
+@transaction.atomic
+def replace(subscription_id: str, body: dict[str, Any], link_for: Any) -> EECSubscription:
+    sub = get(subscription_id)
+    if body["eecId"] != sub.eec_id or body.get("ueId", "") != sub.ue_id:
+        raise ProblemException(
+            400,
+            "eecId and ueId cannot change in an update.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/eecId", "reason": f"must stay {sub.eec_id!r}"}],
+        )
+    sub.body = body
+    sub.notification_destination = _check_destination(body)
+    sub.expires_at = _granted_expiry(body.get("expTime"))
+    sub.digest = digest(answer_now(body))
+    sub.save()
+    if body.get("requestTestNotification"):
+        _test_notification(sub, link_for(sub))
+    return sub
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_patch(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+@transaction.atomic
+def patch(subscription_id: str, changes: dict[str, Any], link_for: Any) -> EECSubscription:
+    sub = get(subscription_id)
+    body = merge_patch(sub.body, changes)
+    if "expTime" not in changes:
+        body["expTime"] = wire.format_datetime(sub.expires_at)
+    from ecsportal.api import ThreeGPPAPIView
+
+    ThreeGPPAPIView.check_schema(body, FILE, "ECSServProvSubscription")
+    return replace(subscription_id, body, link_for)
+
+
+@transaction.atomic
+def delete(subscription_id: str) -> None:
+    get(subscription_id).delete()
+
+
+def evaluate_all() -> int:
+    """Notify every live subscription whose provisioning information changed."""
+    notified = 0
+    live = EECSubscription.objects.filter(expires_at__gt=timezone.now())
+    for sub in live.order_by("pk"):
+        configs = answer_now(sub.body)
+        new_digest = digest(configs)
+        if new_digest == sub.digest:
+            continue
+        sub.digest = new_digest
+        sub.save(update_fields=["digest", "updated"])
+        if configs:
+            worker.enqueue(
+                KIND,
+                sub.subscription_id,
+                sub.notification_destination,
+                {"subId": sub.subscription_id, "ednCnfgInfo": configs},
+            )
+            notified += 1
+    return notified
+
+
+def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
+    evaluate_all()
+
+
+def expire() -> int:
+    deleted, _ = EECSubscription.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
