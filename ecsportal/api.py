@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
@@ -194,6 +195,10 @@ class ThreeGPPAPIView(APIView):
         django_request: HttpRequest = request._request
         raw_length = django_request.META.get("CONTENT_LENGTH", "")
         chunked = "chunked" in django_request.headers.get("Transfer-Encoding", "").lower()
+        # Under WSGI, Django reads no body at all without a Content-Length (chunked or not),
+        # so such a body would look empty; only an ASGI server hands over a chunked body.
+        if isinstance(django_request, WSGIRequest):
+            chunked = False
         if not raw_length and not chunked:
             raise ProblemException(411, "The request must carry a Content-Length header.")
         try:

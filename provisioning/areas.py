@@ -20,6 +20,8 @@ from typing import Any
 EARTH_RADIUS_M = 6_371_008.8
 # Slack for floating-point error when a point sits exactly on an edge (about 1 cm).
 EPSILON_DEG = 1e-7
+# The same slack for a point exactly on a circle's rim.
+EPSILON_M = 0.01
 
 
 def plmn_key(plmn: dict[str, Any] | None) -> str | None:
@@ -61,13 +63,23 @@ class Circle:
     radius_m: float
 
     def contains(self, lat: float, lon: float) -> bool:
-        return haversine_m(self.lat, self.lon, lat, lon) <= self.radius_m + 0.01
+        return haversine_m(self.lat, self.lon, lat, lon) <= self.radius_m + EPSILON_M
 
     def bbox(self) -> tuple[float, float, float, float]:
-        dlat = math.degrees(self.radius_m / EARTH_RADIUS_M)
-        coslat = max(math.cos(math.radians(self.lat)), 1e-6)
-        dlon = min(180.0, dlat / coslat)
-        return (self.lat - dlat, self.lat + dlat, self.lon - dlon, self.lon + dlon)
+        """A lat/lon box holding every point ``contains`` accepts.
+
+        On the sphere a circle is widest in longitude north or south of its centre's
+        latitude (towards the pole), by asin(sin d / cos lat), which is more than
+        d / cos lat: a narrower box would drop points on or near the rim.
+        """
+        d = (self.radius_m + EPSILON_M) / EARTH_RADIUS_M
+        dlat = math.degrees(d)
+        min_lat, max_lat = self.lat - dlat, self.lat + dlat
+        sin_d, coslat = math.sin(d), math.cos(math.radians(self.lat))
+        if d >= math.pi / 2 or sin_d >= coslat:  # the circle holds a pole: every longitude
+            return (max(min_lat, -90.0), min(max_lat, 90.0), -180.0, 180.0)
+        dlon = math.degrees(math.asin(sin_d / coslat)) + EPSILON_DEG
+        return (min_lat - EPSILON_DEG, max_lat + EPSILON_DEG, self.lon - dlon, self.lon + dlon)
 
 
 @dataclass(frozen=True)
@@ -78,9 +90,15 @@ class Polygon:
         return point_in_polygon(lat, lon, self.points)
 
     def bbox(self) -> tuple[float, float, float, float]:
+        # Widened by the slack ``contains`` allows for points on an edge.
         lats = [p[0] for p in self.points]
         lons = [p[1] for p in self.points]
-        return (min(lats), max(lats), min(lons), max(lons))
+        return (
+            min(lats) - EPSILON_DEG,
+            max(lats) + EPSILON_DEG,
+            min(lons) - EPSILON_DEG,
+            max(lons) + EPSILON_DEG,
+        )
 
 
 Shape = Circle | Polygon
