@@ -126,13 +126,13 @@ def serializer_errors_to_invalid_params(detail: Any, path: list[str] | None = No
         return params
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
-            return [{"param": _pointer(path) or "/", "reason": " ".join(map(str, detail))}]
+            return [{"param": _pointer(path), "reason": " ".join(map(str, detail))}]
         params = []
         for index, item in enumerate(detail):
             if item:
                 params.extend(serializer_errors_to_invalid_params(item, [*path, str(index)]))
         return params
-    return [{"param": _pointer(path) or "/", "reason": str(detail)}]
+    return [{"param": _pointer(path), "reason": str(detail)}]
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -176,4 +176,5 @@ def invalid_params(
                     found.setdefault(prefix + _pointer([*parts, name]), "is required")
                 continue
             found.setdefault(prefix + _pointer(parts), _reason(leaf))
-    return [{"param": param or "/", "reason": reason} for param, reason in sorted(found.items())]
+    # RFC 6901: the empty pointer "" names the whole document.
+    return [{"param": param, "reason": reason} for param, reason in sorted(found.items())]

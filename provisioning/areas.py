@@ -202,13 +202,14 @@ class UELocation:
         user = loc.get("userLocation") or {}
         nr = user.get("nrLocation") or {}
         eutra = user.get("eutraLocation") or {}
-        if isinstance(nr.get("tai"), dict):
+        # A TAI or cell the sender flags with ignoreTai/ignoreNcgi/ignoreEcgi is not used.
+        if isinstance(nr.get("tai"), dict) and not nr.get("ignoreTai"):
             keys.add(tai_key(nr["tai"]))
-        if isinstance(nr.get("ncgi"), dict):
+        if isinstance(nr.get("ncgi"), dict) and not nr.get("ignoreNcgi"):
             keys.add(ncgi_key(nr["ncgi"]))
-        if isinstance(eutra.get("tai"), dict):
+        if isinstance(eutra.get("tai"), dict) and not eutra.get("ignoreTai"):
             keys.add(tai_key(eutra["tai"]))
-        if isinstance(eutra.get("ecgi"), dict):
+        if isinstance(eutra.get("ecgi"), dict) and not eutra.get("ignoreEcgi"):
             keys.add(ecgi_key(eutra["ecgi"]))
         keys.discard(None)
         points: list[tuple[float, float]] = []

@@ -14,6 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models, transaction
+from django.db.models.signals import post_delete, pre_delete
+from django.dispatch import receiver
 from simple_history.models import HistoricalRecords
 
 from ecsportal import schemas
@@ -207,12 +209,6 @@ class EDN(models.Model):
             reindex_edn(self)
             signals.changed(EDN)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        with transaction.atomic():
-            result = super().delete(*args, **kwargs)
-            signals.changed(EDN)
-        return result
-
 
 class EES(models.Model):
     """An edge enabler server profile, in the shape of 3GPP EESInfo."""
@@ -322,18 +318,20 @@ class EES(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():
+            previous_edn = (
+                EES.objects.filter(pk=self.pk).values_list("edn_id", flat=True).first()
+                if self.pk
+                else None
+            )
             super().save(*args, **kwargs)
             reindex_ees(self)
             reindex_edn(self.edn)
+            if previous_edn is not None and previous_edn != self.edn_id:
+                # The EDN it left no longer serves this EES's PLMNs.
+                old = EDN.objects.filter(pk=previous_edn).first()
+                if old is not None:
+                    reindex_edn(old)
             signals.changed(EES)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        edn = self.edn
-        with transaction.atomic():
-            result = super().delete(*args, **kwargs)
-            reindex_edn(edn)
-            signals.changed(EES)
-        return result
 
 
 class EESApplication(models.Model):
@@ -441,7 +439,9 @@ class EECSubscription(models.Model):
     notification_destination = models.URLField(max_length=1000)
     expires_at = models.DateTimeField(db_index=True)
     digest = models.CharField(
-        max_length=64, blank=True, default="",
+        max_length=64,
+        blank=True,
+        default="",
         help_text="Digest of the provisioning information last notified (or at creation).",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -454,3 +454,28 @@ class EECSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} ({self.eec_id})"
+
+
+# EDNs being deleted right now (their EESs go first, by cascade): not to be reindexed.
+_edns_being_deleted: set[int] = set()
+
+
+@receiver(pre_delete, sender=EDN)
+def _edn_deleting(sender: Any, instance: EDN, **kwargs: Any) -> None:
+    _edns_being_deleted.add(instance.pk)
+
+
+@receiver(post_delete, sender=EDN)
+def _edn_deleted(sender: Any, instance: EDN, **kwargs: Any) -> None:
+    _edns_being_deleted.discard(instance.pk)
+    signals.changed(EDN)
+
+
+@receiver(post_delete, sender=EES)
+def _ees_deleted(sender: Any, instance: EES, **kwargs: Any) -> None:
+    """Any delete, one by one or in bulk: the EDN's served PLMNs follow, subscribers hear."""
+    if instance.edn_id not in _edns_being_deleted:
+        edn = EDN.objects.filter(pk=instance.edn_id).first()
+        if edn is not None:
+            reindex_edn(edn)
+    signals.changed(EES)
