@@ -193,9 +193,7 @@ ECS_SUBSCRIPTION_MAX_SECONDS = int(os.environ.get("ECS_SUBSCRIPTION_MAX_SECONDS"
 # Notifications: per-attempt timeout, longest backoff, and when to give up (seconds).
 ECS_NOTIFICATION_TIMEOUT = float(os.environ.get("ECS_NOTIFICATION_TIMEOUT", "5"))
 ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOFF", "60"))
-ECS_NOTIFICATION_GIVE_UP_SECONDS = float(
-    os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600")
-)
+ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
 # How partners reach this ECS (for the callbacks of our partner subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
 

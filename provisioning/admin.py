@@ -1,51 +1,383 @@
 """OAM for the ECS's identity, EDNs and EES profiles.
 
-JSON members (service areas, endpoints, ...) are edited in their 3GPP shape and checked
-against 3GPP's schemas on save; every change lands in the change log (History button).
+JSON members (service areas, endpoints, ...) are edited in their 3GPP shape. The forms check
+them against 3GPP's schemas before the model does, and say what is wrong in words an OAM
+engineer can act on: where in the JSON (``nwAreaInfo.tais[0].tac``), the value, and what
+3GPP expects there. Text that is not JSON is a form error that keeps the text, never a 500.
+Every change lands in the change log; the History button shows who changed which field.
 """
 
 from __future__ import annotations
 
+import copy
+import ipaddress
+import itertools
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, JSONField, QuerySet
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
-from .models import EDN, EES, ECSConfiguration
+from ecsportal import schemas
+
+from .models import COMMON_29122, COMMON_29571, EDGE4, EDN, EES, ECSConfiguration
+from .wire import FIELD_TO_MEMBER
+
+Check = Callable[[Any], list[str]]
+
+# --- JSON typed as text -------------------------------------------------------------------
 
 
 class PrettyJSONWidget(forms.Textarea):
+    """A textarea that shows JSON indented, and invalid text exactly as it was typed.
+
+    Nothing (``null``, ``[]``, ``{}``) shows as an empty box with an example as placeholder;
+    the box grows with its content, so a whole service area is readable without scrolling.
+    """
+
+    MIN_ROWS, MAX_ROWS = 3, 30
+
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs={"rows": 8, "cols": 90, "class": "vLargeTextField", **(attrs or {})})
+        super().__init__(attrs={"cols": 90, "class": "vLargeTextField", **(attrs or {})})
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        lines = (context["widget"]["value"] or "").count("\n") + 2
+        context["widget"]["attrs"]["rows"] = min(max(lines, self.MIN_ROWS), self.MAX_ROWS)
+        return context
 
     def format_value(self, value: Any) -> str:
         if value in (None, ""):
             return ""
         try:
-            return json.dumps(json.loads(value), indent=2)
+            parsed = json.loads(value)
         except (TypeError, ValueError):
             return value
+        if parsed in (None, [], {}):
+            return ""  # an empty box, so that the placeholder shows an example
+        return json.dumps(parsed, indent=2, ensure_ascii=False)
 
 
-JSON_OVERRIDES = {JSONField: {"widget": PrettyJSONWidget}}
+class JSONTextField(forms.JSONField):
+    """A JSON form field whose empty box means the model field's empty value.
+
+    A list field left empty (or set to ``null``) saves ``[]`` instead of failing on the
+    database's NOT NULL; an empty box or ``{}`` in an optional object (endpoint, service area)
+    saves "none". Text that is not JSON says where the parser stopped.
+    """
+
+    def __init__(self, *, blank_value: Any = None, **kwargs: Any) -> None:
+        self.blank_value = blank_value
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled:
+            return value
+        if isinstance(value, str) and not value.strip():
+            return copy.deepcopy(self.blank_value)
+        try:
+            converted = super().to_python(value)
+        except ValidationError as error:
+            if error.code != "invalid" or not isinstance(value, str):
+                raise
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as decode_error:
+                raise ValidationError(
+                    "Not valid JSON: %(reason)s at line %(line)d, column %(column)d.",
+                    code="invalid",
+                    params={
+                        "reason": decode_error.msg,
+                        "line": decode_error.lineno,
+                        "column": decode_error.colno,
+                    },
+                ) from error
+            raise
+        if converted is None or (converted == {} and self.blank_value is None):
+            return copy.deepcopy(self.blank_value)
+        return converted
+
+
+# --- 3GPP checks with messages that say what to fix ---------------------------------------
+
+#: What 3GPP expects in a member whose value broke a pattern (TS 29.571 common data types).
+HINTS = {
+    "mcc": "an MCC is 3 digits",
+    "mnc": "an MNC is 2 or 3 digits",
+    "tac": 'a TAC is 4 or 6 hexadecimal digits, e.g. "00A1"',
+    "nrCellId": 'an NR cell id is 9 hexadecimal digits (36 bits), e.g. "00000A1B2"',
+    "eutraCellId": 'an E-UTRA cell id is 7 hexadecimal digits (28 bits), e.g. "000A1B2"',
+    "nid": "a NID is 11 hexadecimal digits",
+    "sd": 'an SD is 6 hexadecimal digits, e.g. "0000A1"',
+    "fqdn": 'an FQDN is dot-separated labels ending in a top-level domain, e.g. "ees.example.org"',
+}
+JSON_TYPES = {
+    "array": "a JSON list [...]",
+    "object": "a JSON object {...}",
+    "string": "a string in quotes",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+ENDPOINT_MEMBERS = ("uri", "fqdn", "ipv4Addrs", "ipv6Addrs")
+PLMN_EXAMPLE = '[{"mcc": "001", "mnc": "01"}]'
+AREA_EXAMPLE = '{"nwAreaInfo": {"tais": [{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "00A1"}]}}'
+ENDPOINT_EXAMPLE = '{"uri": "https://ees.example.org/eees"}'
+
+
+def _parts(pointer: str) -> list[str]:
+    if pointer in ("", "/"):
+        return []
+    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")]
+
+
+def _where(parts: Iterable[Any]) -> str:
+    where = ""
+    for part in parts:
+        if isinstance(part, int) or str(part).isdigit():
+            where += f"[{part}]"
+        else:
+            where += f".{part}" if where else str(part)
+    return where
+
+
+def _value_at(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def explain(value: Any, params: list[dict[str, str]], prefix: Iterable[Any] = ()) -> list[str]:
+    """3GPP InvalidParams about ``value`` as sentences naming the place and the rule."""
+    messages = []
+    for param in params:
+        parts = _parts(param["param"])
+        where = _where([*prefix, *parts]) or "The value"
+        reason = param["reason"]
+        hint = HINTS.get(parts[-1]) if parts else None
+        found = _value_at(value, parts)
+        if reason == "is required":
+            messages.append(f"{where} is missing.")
+        elif hint and reason.startswith("must be of type"):
+            messages.append(f"{where} must be a string in quotes: {hint}.")
+        elif hint:
+            messages.append(f"{where} {json.dumps(found)} is not valid: {hint}.")
+        elif reason.startswith("must be of type"):
+            wanted = reason.removeprefix("must be of type ")
+            messages.append(f"{where} must be {JSON_TYPES.get(wanted, wanted)}.")
+        else:
+            messages.append(f"{where}: {reason}.")
+    return messages
+
+
+def schema_messages(value: Any, file_name: str, schema_name: str) -> list[str]:
+    params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
+    return explain(value, params)
+
+
+def unknown_members(value: Any, known: Iterable[str], where: str, schema_name: str) -> list[str]:
+    """Members 3GPP does not define: a typo there would silently widen a service area."""
+    if not isinstance(value, dict):
+        return []
+    known = sorted(known)
+    return [
+        f"{where}{name!r} is not a member of 3GPP {schema_name}; use {', '.join(known)}."
+        for name in value
+        if name not in known
+    ]
+
+
+def check_plmn_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return [f"Must be a list of PLMNs, e.g. {PLMN_EXAMPLE}."]
+    messages = []
+    for index, plmn in enumerate(value):
+        params = schemas.invalid_params(schemas.validator(COMMON_29571, "PlmnId"), plmn)
+        messages += explain(plmn, params, prefix=[index])
+    return messages
+
+
+def check_area(value: Any) -> list[str]:
+    """A 3GPP LocationArea5G (ednTopoSrvArea, svcArea)."""
+    if not isinstance(value, dict):
+        return [f"A service area is a JSON object (3GPP LocationArea5G), e.g. {AREA_EXAMPLE}."]
+    area_schema = schemas.schema_of(COMMON_29122, "LocationArea5G")
+    messages = unknown_members(value, area_schema["properties"], "", "LocationArea5G")
+    network = value.get("nwAreaInfo")
+    network_schema = schemas.schema_of("TS29554_Npcf_BDTPolicyControl.yaml", "NetworkAreaInfo")
+    messages += unknown_members(
+        network, network_schema["properties"], "nwAreaInfo: ", "NetworkAreaInfo"
+    )
+    return messages + schema_messages(value, COMMON_29122, "LocationArea5G")
+
+
+def check_ees_member(field: str) -> Check:
+    """The check of one EES field: its member of 3GPP EESInfo, as the model validates it."""
+    member = FIELD_TO_MEMBER[field]
+
+    def check(value: Any) -> list[str]:
+        info = {"eesId": "-", "eecRegConf": False, member: value}
+        params = schemas.invalid_params(schemas.validator(EDGE4, "EESInfo"), info)
+        own = [
+            {"param": p["param"][len(member) + 1 :] or "/", "reason": p["reason"]}
+            for p in params
+            if _parts(p["param"])[:1] == [member]
+        ]
+        return explain(value, own)
+
+    return check
+
+
+def check_endpoint(value: Any) -> list[str]:
+    """A 3GPP EndPoint: exactly one of uri, fqdn, ipv4Addrs, ipv6Addrs, each well formed."""
+    one_of = ", ".join(ENDPOINT_MEMBERS)
+    if not isinstance(value, dict):
+        return [
+            f"An endpoint is a JSON object with exactly one of {one_of}, e.g. {ENDPOINT_EXAMPLE}."
+        ]
+    given = [m for m in ENDPOINT_MEMBERS if m in value]
+    if len(given) != 1:
+        found = " and ".join(given) if given else "none of them"
+        return [f"Give exactly one of {one_of} (3GPP EndPoint); found {found}."]
+    messages = unknown_members(value, ENDPOINT_MEMBERS, "", "EndPoint")
+    messages += check_ees_member("end_pt")(value)
+    if messages:
+        return messages
+    kind, content = given[0], value[given[0]]
+    if kind == "uri":
+        parts = urlsplit(content)
+        if not (parts.scheme and parts.netloc):
+            messages.append(
+                f'uri {json.dumps(content)} is not an absolute URI like "https://host/".'
+            )
+    elif kind in ("ipv4Addrs", "ipv6Addrs"):
+        parse = ipaddress.IPv4Address if kind == "ipv4Addrs" else ipaddress.IPv6Address
+        version = "IPv4" if kind == "ipv4Addrs" else "IPv6"
+        for index, address in enumerate(content):
+            try:
+                parse(address)
+            except ValueError:
+                messages.append(
+                    f"{kind}[{index}] {json.dumps(address)} is not an {version} address."
+                )
+    return messages
+
+
+def as_validator(check: Check) -> Callable[[Any], None]:
+    def validate(value: Any) -> None:
+        messages = check(value)
+        if messages:
+            raise ValidationError(messages, code="3gpp")
+
+    return validate
+
+
+# --- Admin classes ------------------------------------------------------------------------
+
+
+class JSONHistoryHelper(HistoricalRecordContextHelper):
+    """Shows JSON members in the History "Changes" column as JSON, not as Python reprs."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        field = self.model._meta.get_field(change.field)
+        if isinstance(field, models.JSONField):
+            return json.dumps(value, ensure_ascii=False)
+        return super().prepare_delta_change_value(change, value)
+
+
+#: Length of django-simple-history's change reason column.
+CHANGE_REASON_MAX = 100
+
+
+class OAMAdmin(SimpleHistoryAdmin):
+    """JSON fields as pretty text with 3GPP checks; a change log that says what changed."""
+
+    #: field name -> check returning messages (empty when the value is fine).
+    json_checks: dict[str, Check] = {}
+    #: field name -> placeholder example shown in an empty JSON box.
+    json_examples: dict[str, str] = {}
+    #: fields left out of the History "Changes" column (timestamps every save moves).
+    history_unlisted = ("updated",)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if isinstance(db_field, models.JSONField):
+            attrs = {}
+            if db_field.name in self.json_examples:
+                attrs["placeholder"] = self.json_examples[db_field.name]
+            kwargs["form_class"] = JSONTextField
+            kwargs["widget"] = PrettyJSONWidget(attrs=attrs)
+            kwargs["blank_value"] = None if db_field.null else db_field.get_default()
+            check = self.json_checks.get(db_field.name)
+            if check is not None:
+                kwargs["validators"] = [as_validator(check)]
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # The change log's "Change reason": which write path, and which fields it touched.
+        reason = "Admin: added"
+        if change:
+            labels = [str(form.fields[name].label) for name in form.changed_data]
+            reason = "Admin: changed " + (", ".join(labels) or "nothing")
+            if len(reason) > CHANGE_REASON_MAX:
+                reason = f"Admin: changed {len(labels)} fields"
+        obj._change_reason = reason
+        super().save_model(request, obj, form, change)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing is derived before the first save
+            fieldsets = [f for f in fieldsets if f[0] != "Derived"]
+        return fieldsets
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any):
+        return JSONHistoryHelper(self.model, historical_record)
+
+    def set_history_delta_changes(
+        self, request: HttpRequest, historical_records: Any, foreign_keys_are_objs: bool = True
+    ) -> None:
+        records = list(historical_records)
+        for newer, older in itertools.pairwise(records):
+            delta = newer.diff_against(
+                older,
+                excluded_fields=self.history_unlisted,
+                foreign_keys_are_objs=foreign_keys_are_objs,
+            )
+            helper = self.get_historical_record_context_helper(request, newer)
+            newer.history_delta_changes = helper.context_for_delta_changes(delta)
 
 
 @admin.register(ECSConfiguration)
-class ECSConfigurationAdmin(SimpleHistoryAdmin):
-    list_display = ("ecs_id", "ecsp", "provisioning_lifetime", "updated")
-    formfield_overrides = JSON_OVERRIDES
+class ECSConfigurationAdmin(OAMAdmin):
+    list_display = ("ecs_id", "ecsp", "home_plmn_list", "provisioning_lifetime", "updated")
+    json_checks = {"home_plmns": check_plmn_list}
+    json_examples = {"home_plmns": PLMN_EXAMPLE}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not ECSConfiguration.objects.exists()
 
+    @admin.display(description="home PLMNs")
+    def home_plmn_list(self, obj: ECSConfiguration) -> str:
+        return ", ".join(sorted(obj.home_plmn_keys())) or "-"
+
 
 class EESInline(admin.TabularInline):
     model = EES
-    fields = ("ees_id", "ecsp_info", "eec_reg_conf")
+    fields = ("ees_id", "ecsp_info", "eas_list", "eec_reg_conf")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -53,14 +385,48 @@ class EESInline(admin.TabularInline):
     max_num = 0
     verbose_name_plural = "EESs (edit each on its own page)"
 
+    @admin.display(description="EAS ids")
+    def eas_list(self, obj: EES) -> str:
+        return ", ".join(obj.eas_ids or [])
+
+
+SST_MESSAGE = "SST is a whole number from 0 to 255 (TS 23.003 clause 28.4.2)."
+SD_MESSAGE = 'SD is 6 hexadecimal digits, e.g. "0000A1"; leave it empty for a slice without SD.'
+
+
+class EDNForm(forms.ModelForm):
+    class Meta:
+        model = EDN
+        fields = ("edn_id", "dnn", "snssai_sst", "snssai_sd", "edn_topo_srv_area", "plmns")
+        help_texts = {
+            "snssai_sst": "Slice/service type, 0-255: 1 eMBB, 2 URLLC, 3 MIoT, 4 V2X; "
+            "128-255 operator-specific. Empty: no S-NSSAI.",
+            "snssai_sd": "Slice differentiator: 6 hexadecimal digits, optional.",
+        }
+        error_messages = {
+            "snssai_sst": {"min_value": SST_MESSAGE, "max_value": SST_MESSAGE},
+            "snssai_sd": {"invalid": SD_MESSAGE},
+        }
+
 
 @admin.register(EDN)
-class EDNAdmin(SimpleHistoryAdmin):
-    list_display = ("__str__", "dnn", "snssai_label", "ees_count", "has_area", "updated")
-    list_filter = ("dnn", "snssai_sst", "has_area")
-    search_fields = ("edn_id", "dnn")
-    readonly_fields = ("has_area", "serves_home", "created", "updated")
-    formfield_overrides = JSON_OVERRIDES
+class EDNAdmin(OAMAdmin):
+    form = EDNForm
+    list_display = (
+        "__str__",
+        "dnn",
+        "snssai_label",
+        "plmn_list",
+        "ees_count",
+        "has_area",
+        "updated",
+    )
+    list_filter = ("dnn", "snssai_sst", "has_area", "serves_home")
+    search_fields = ("edn_id", "dnn", "served_plmns__plmn", "eess__ees_id")
+    search_help_text = "Search by EDN id, DNN, PLMN served (e.g. 001-01) or EES id."
+    readonly_fields = ("has_area", "serves_home", "created", "updated", "ees_actions")
+    json_checks = {"edn_topo_srv_area": check_area, "plmns": check_plmn_list}
+    json_examples = {"edn_topo_srv_area": AREA_EXAMPLE, "plmns": PLMN_EXAMPLE}
     inlines = [EESInline]
     fieldsets = (
         (None, {"fields": ("edn_id", "dnn", ("snssai_sst", "snssai_sd"))}),
@@ -69,26 +435,78 @@ class EDNAdmin(SimpleHistoryAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(ees_total=Count("eess"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(ees_total=Count("eess", distinct=True))  # searches join eess too
+            .prefetch_related("served_plmns")
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: EDN | None = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and request.user.has_perm("provisioning.add_ees"):
+            fieldsets.append(("EESs", {"fields": ("ees_actions",)}))
+        return fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: EDN | None) -> list:
+        return self.inlines if obj is not None else []
 
     @admin.display(description="S-NSSAI")
     def snssai_label(self, obj: EDN) -> str:
         return obj.snssai_label
 
+    @admin.display(description="PLMNs served")
+    def plmn_list(self, obj: EDN) -> str:
+        served = ", ".join(p.plmn for p in obj.served_plmns.all())
+        return served or "home PLMNs"
+
     @admin.display(description="EESs", ordering="ees_total")
     def ees_count(self, obj: EDN) -> int:
         return obj.ees_total
 
+    @admin.display(description="EESs")
+    def ees_actions(self, obj: EDN) -> str:
+        if obj.pk is None:
+            return "-"
+        add_url = reverse("admin:provisioning_ees_add") + "?" + urlencode({"edn": obj.pk})
+        list_url = (
+            reverse("admin:provisioning_ees_changelist")
+            + "?"
+            + urlencode({"edn__id__exact": obj.pk})
+        )
+        return format_html(
+            '<a href="{}" class="addlink">Add an EES to this EDN</a> &nbsp; '
+            '<a href="{}">List its EESs</a>',
+            add_url,
+            list_url,
+        )
+
 
 @admin.register(EES)
-class EESAdmin(SimpleHistoryAdmin):
+class EESAdmin(OAMAdmin):
     list_display = ("ees_id", "edn", "ecsp_info", "eas_list", "eec_reg_conf", "has_area", "updated")
-    list_filter = ("ecsp_info", "eec_reg_conf", "has_area", "edn")
-    search_fields = ("ees_id", "ecsp_info", "applications__eas_id")
+    list_filter = ("ecsp_info", "eec_reg_conf", "has_area", "edn__dnn", "edn")
+    search_fields = ("ees_id", "ecsp_info", "applications__eas_id", "edn__edn_id", "edn__dnn")
+    search_help_text = "Search by EES id, EAS id, ECSP, or the EDN's id or DNN."
     list_select_related = ("edn",)
     autocomplete_fields = ("edn",)
     readonly_fields = ("has_area", "created", "updated")
-    formfield_overrides = JSON_OVERRIDES
+    json_checks = {
+        **{
+            field: check_ees_member(field)
+            for field in FIELD_TO_MEMBER
+            if isinstance(EES._meta.get_field(field), models.JSONField)
+        },
+        "end_pt": check_endpoint,
+        "svc_area": check_area,
+    }
+    json_examples = {
+        "end_pt": ENDPOINT_EXAMPLE,
+        "eas_ids": '["com.example.game"]',
+        "svc_area": AREA_EXAMPLE,
+        "ees_svc_cont_supp": '["EEC_INITIATED", "SOURCE_EAS_DECIDED"]',
+        "ees_auth_methods": '["TLS_CLIENT_SERVER_CERTIFICATE"]',
+    }
     fieldsets = (
         (None, {"fields": ("ees_id", "edn", "end_pt", "ecsp_info", "eec_reg_conf")}),
         (
@@ -99,10 +517,6 @@ class EESAdmin(SimpleHistoryAdmin):
         ("Continuity and security", {"fields": ("ees_svc_cont_supp", "ees_auth_methods")}),
         ("Derived", {"fields": ("has_area", "created", "updated")}),
     )
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        results, _ = super().get_search_results(request, queryset, search_term)
-        return results.distinct(), False
 
     @admin.display(description="EAS ids")
     def eas_list(self, obj: EES) -> str:

@@ -41,3 +41,7 @@ def edge4(client):
         return response
 
     return call
+
+
+# Real-browser fixtures (browser, page, admin_page) for @pytest.mark.browser tests.
+pytest_plugins = ["tests.browser"]

@@ -16,3 +16,9 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"ecs-test-{uuid.uuid4().hex[:8]}")
 from ecsportal.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins
+
+# Tests do not run collectstatic: serve static files from the apps, without a manifest.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
