@@ -30,7 +30,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from ecsportal import schemas
 
-from .models import COMMON_29122, COMMON_29571, EDGE4, EDN, EES, ECSConfiguration
+from .models import COMMON_29122, COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, EECSubscription
 from .wire import FIELD_TO_MEMBER
 
 Check = Callable[[Any], list[str]]
@@ -484,13 +484,30 @@ class EDNAdmin(OAMAdmin):
 
 @admin.register(EES)
 class EESAdmin(OAMAdmin):
-    list_display = ("ees_id", "edn", "ecsp_info", "eas_list", "eec_reg_conf", "has_area", "updated")
-    list_filter = ("ecsp_info", "eec_reg_conf", "has_area", "edn__dnn", "edn")
+    list_display = (
+        "ees_id",
+        "edn",
+        "source",
+        "ecsp_info",
+        "eas_list",
+        "eec_reg_conf",
+        "expires_at",
+        "updated",
+    )
+    list_filter = ("source", "ecsp_info", "eec_reg_conf", "has_area", "edn__dnn", "edn")
     search_fields = ("ees_id", "ecsp_info", "applications__eas_id", "edn__edn_id", "edn__dnn")
     search_help_text = "Search by EES id, EAS id, ECSP, or the EDN's id or DNN."
     list_select_related = ("edn",)
     autocomplete_fields = ("edn",)
-    readonly_fields = ("has_area", "created", "updated")
+    readonly_fields = (
+        "has_area",
+        "created",
+        "updated",
+        "source",
+        "registration_id",
+        "expires_at",
+        "pretty_registered_profile",
+    )
     json_checks = {
         **{
             field: check_ees_member(field)
@@ -517,7 +534,70 @@ class EESAdmin(OAMAdmin):
         ("Continuity and security", {"fields": ("ees_svc_cont_supp", "ees_auth_methods")}),
         ("Derived", {"fields": ("has_area", "created", "updated")}),
     )
+    registration_fieldset = (
+        "Registration (EDGE-6)",
+        {"fields": ("source", "registration_id", "expires_at", "pretty_registered_profile")},
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.source == EES.SOURCE_REGISTERED:
+            return (*fieldsets, self.registration_fieldset)
+        return fieldsets
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A registered EES is the EES's own statement: it changes it over EDGE-6, not here.
+        if obj is not None and obj.source == EES.SOURCE_REGISTERED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description="registered profile (EESProfile)")
+    def pretty_registered_profile(self, obj: EES) -> str:
+        return format_html(
+            '<pre style="white-space: pre-wrap">{}</pre>',
+            json.dumps(obj.registered_profile, indent=2, ensure_ascii=False),
+        )
 
     @admin.display(description="EAS ids")
     def eas_list(self, obj: EES) -> str:
         return ", ".join(obj.eas_ids or [])
+
+
+@admin.register(EECSubscription)
+class EECSubscriptionAdmin(admin.ModelAdmin):
+    """EEC subscriptions are the EECs' own (EDGE-4); the admin browses and may delete them."""
+
+    list_display = (
+        "subscription_id",
+        "eec_id",
+        "notification_destination",
+        "expires_at",
+        "created",
+    )
+    search_fields = ("subscription_id", "eec_id", "ue_id")
+    date_hierarchy = "created"
+    fields = (
+        "subscription_id",
+        "eec_id",
+        "ue_id",
+        "notification_destination",
+        "expires_at",
+        "digest",
+        "created",
+        "updated",
+        "pretty_body",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="subscription (ECSServProvSubscription)")
+    def pretty_body(self, obj: EECSubscription) -> str:
+        return format_html(
+            '<pre style="white-space: pre-wrap">{}</pre>',
+            json.dumps(obj.body, indent=2, ensure_ascii=False),
+        )
