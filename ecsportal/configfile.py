@@ -65,12 +65,26 @@ def sections() -> list[ConfigSection]:
 
 
 def load_file(path: str | Path) -> Any:
-    text = Path(path).read_text(encoding="utf-8")
+    path = Path(path)
     try:
-        # YAML 1.1 is a superset of JSON for our purposes; one loader serves both.
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc}"]) from exc
+    # JSON is read as JSON: PyYAML (YAML 1.1) refuses the tabs JSON allows for indentation
+    # and reads numbers such as 1e-05 as strings.
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        if path.suffix.lower() == ".json":
+            raise ConfigError([f"{path}: not valid JSON: {exc}"]) from exc
+    try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML or JSON: {exc}"]) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
 
 
 def validate_document(document: Any) -> list[str]:

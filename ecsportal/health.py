@@ -8,7 +8,7 @@ import uuid
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _check_cache() -> None:
     cache.delete(key)
 
 
-@require_GET
+@require_safe  # GET and HEAD: load balancers probe with either
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {}
     for name, check in (("database", _check_database), ("cache", _check_cache)):

@@ -47,7 +47,9 @@ class RequestIDMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_ID.match(incoming) else new_request_id()
+        # fullmatch: with match, "$" also matches before a final newline, and a header value
+        # with a newline cannot be sent back (BadHeaderError, a 500).
+        request_id = incoming if _SAFE_ID.fullmatch(incoming) else new_request_id()
         request.request_id = request_id
         with request_id_scope(request_id):
             response = self.get_response(request)
@@ -57,5 +59,8 @@ class RequestIDMiddleware:
 
 class RequestIDLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
+        # Django logs each 4xx/5xx response ("Not Found: /path") after the middleware has
+        # returned, outside the request's scope; such records carry the request itself.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or current_request_id()
         return True

@@ -11,30 +11,59 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ecsportal import configfile
+from django.core.exceptions import ValidationError
+
+from ecsportal import configfile, schemas
 from ecsportal.configfile import canonical
 
 from . import wire
-from .models import COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, schema_errors
+from .models import COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, dnn_validator
 
 ECS_KEYS = {"id", "ecsp", "homePlmns", "provisioningLifetime"}
 EDN_KEYS = {"id", "ednConInfo", "eess", "plmns", "lifeTime"}  # lifeTime is computed; ignored
 
 
 def _edn_identity(entry: dict[str, Any]) -> tuple:
-    if entry.get("id"):
+    # Also called on entries that are not valid yet (to name them): anything of the wrong
+    # type counts as absent rather than crashing or making the identity unhashable.
+    if isinstance(entry.get("id"), str) and entry["id"]:
         return ("id", entry["id"])
-    con = entry.get("ednConInfo") or {}
-    snssai = con.get("snssai") or {}
-    return ("dnn", con.get("dnn"), snssai.get("sst"), str(snssai.get("sd", "")).upper())
+    con = entry.get("ednConInfo")
+    con = con if isinstance(con, dict) else {}
+    snssai = con.get("snssai")
+    snssai = snssai if isinstance(snssai, dict) else {}
+    dnn = con.get("dnn") if isinstance(con.get("dnn"), str) else None
+    sst = snssai.get("sst") if isinstance(snssai.get("sst"), int) else None
+    return ("dnn", dnn, sst, str(snssai.get("sd", "")).upper())
 
 
 def _edn_label(index: int, entry: Any) -> str:
     if isinstance(entry, dict):
         ident = _edn_identity(entry)
-        name = ident[1] if ident[0] == "id" else f"dnn {ident[1]!r}"
-        return f"edns[{index}] ({name})"
+        if ident[0] == "id":
+            return f"edns[{index}] ({ident[1]})"
+        if ident[1]:
+            return f"edns[{index}] (dnn {ident[1]!r})"
     return f"edns[{index}]"
+
+
+def _schema_errors(where: str, value: Any, file_name: str, schema_name: str) -> list[str]:
+    """``where/pointer: reason`` per problem; ``where: reason`` when the whole value is wrong."""
+    params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
+    return [f"{where}{'' if p['param'] == '/' else p['param']}: {p['reason']}" for p in params]
+
+
+def _length_errors(
+    where: str, data: dict[str, Any], model: Any, fields: dict[str, str]
+) -> list[str]:
+    """Strings longer than their column: PostgreSQL would fail mid-apply, SQLite keep them."""
+    errors = []
+    for member, field in fields.items():
+        limit = model._meta.get_field(field).max_length
+        value = data.get(member)
+        if isinstance(value, str) and len(value) > limit:
+            errors.append(f"{where}{member}: at most {limit} characters, not {len(value)}")
+    return errors
 
 
 def _plmn_errors(where: str, value: Any) -> list[str]:
@@ -42,7 +71,7 @@ def _plmn_errors(where: str, value: Any) -> list[str]:
         return [f"{where}: must be a list of PlmnId"]
     errors = []
     for i, plmn in enumerate(value):
-        errors += [f"{where}[{i}]{e}" for e in schema_errors(plmn, COMMON_29571, "PlmnId")]
+        errors += _schema_errors(f"{where}[{i}]", plmn, COMMON_29571, "PlmnId")
     return errors
 
 
@@ -58,6 +87,7 @@ class ECSSection(configfile.ConfigSection):
             errors.append("ecs.id: required, a non-empty string")
         if "ecsp" in data and not isinstance(data["ecsp"], str):
             errors.append("ecs.ecsp: must be a string")
+        errors += _length_errors("ecs.", data, ECSConfiguration, {"id": "ecs_id", "ecsp": "ecsp"})
         if "homePlmns" in data:
             errors += _plmn_errors("ecs.homePlmns", data["homePlmns"])
         lifetime = data.get("provisioningLifetime", 3600)
@@ -107,36 +137,46 @@ class EDNSection(configfile.ConfigSection):
             errors += [f"{label}.{k}: unknown key" for k in entry if k not in EDN_KEYS]
             if "id" in entry and (not isinstance(entry["id"], str) or not entry["id"]):
                 errors.append(f"{label}.id: must be a non-empty string")
+            errors += _length_errors(f"{label}.", entry, EDN, {"id": "edn_id"})
             con = entry.get("ednConInfo")
             if not isinstance(con, dict):
                 errors.append(f"{label}.ednConInfo: required, an EDNConInfo object")
             else:
-                errors += [
-                    f"{label}.ednConInfo{e}" for e in schema_errors(con, EDGE4, "EDNConInfo")
-                ]
+                errors += _schema_errors(f"{label}.ednConInfo", con, EDGE4, "EDNConInfo")
+                errors += _length_errors(f"{label}.ednConInfo/", con, EDN, {"dnn": "dnn"})
                 if not con.get("dnn"):
                     errors.append(f"{label}.ednConInfo/dnn: required")
+                elif isinstance(con["dnn"], str):
+                    # The admin refuses such a DNN (model validator); so must the file.
+                    try:
+                        dnn_validator(con["dnn"])
+                    except ValidationError as exc:
+                        errors += [f"{label}.ednConInfo/dnn: {m}" for m in exc.messages]
             if "plmns" in entry:
                 errors += _plmn_errors(f"{label}.plmns", entry["plmns"])
             identity = _edn_identity(entry)
-            if identity in identities:
-                errors.append(f"{label}: same EDN as {identities[identity]}")
-            identities.setdefault(identity, label)
+            if identity[1] is not None:  # an id or a DNN; without either it is reported above
+                if identity in identities:
+                    errors.append(f"{label}: same EDN as {identities[identity]}")
+                identities.setdefault(identity, label)
             eess = entry.get("eess", [])
             if not isinstance(eess, list):
                 errors.append(f"{label}.eess: must be a list of EESInfo objects")
                 continue
             for j, ees in enumerate(eess):
                 where = f"{label}.eess[{j}]"
-                if isinstance(ees, dict) and isinstance(ees.get("eesId"), str):
+                if isinstance(ees, dict) and ees.get("eesId") == "":
+                    errors.append(f"{where}/eesId: must not be empty")
+                elif isinstance(ees, dict) and isinstance(ees.get("eesId"), str):
                     where += f" ({ees['eesId']})"
                     if ees["eesId"] in ees_ids:
                         errors.append(f"{where}: eesId also used at {ees_ids[ees['eesId']]}")
                     ees_ids.setdefault(ees["eesId"], where)
-                errors += [
-                    f"{where}{e}" if e.startswith("/") else f"{where}: {e}"
-                    for e in schema_errors(ees, EDGE4, "EESInfo")
-                ]
+                errors += _schema_errors(where, ees, EDGE4, "EESInfo")
+                if isinstance(ees, dict):
+                    errors += _length_errors(
+                        f"{where}/", ees, EES, {"eesId": "ees_id", "ecspInfo": "ecsp_info"}
+                    )
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
@@ -162,17 +202,20 @@ class EDNSection(configfile.ConfigSection):
         if prune:
             for ees_id, ees in existing_eess.items():
                 if ees_id not in kept_eess:
+                    ees._change_reason = "ecs_apply"
                     ees.delete()
                     stats["ees deleted"] += 1
             for edn in existing_edns.values():
                 if edn.pk not in kept_edns:
+                    edn._change_reason = "ecs_apply"
                     edn.delete()
                     stats["edn deleted"] += 1
 
     def export(self) -> Any:
         edns = sorted(EDN.objects.all(), key=lambda e: _sort_key(_model_identity(e)))
         by_edn: dict[int, list[EES]] = {}
-        for ees in EES.objects.order_by("ees_id"):
+        # Sorted here, not by the database, whose collation may order ids differently.
+        for ees in sorted(EES.objects.all(), key=lambda e: e.ees_id):
             by_edn.setdefault(ees.edn_id, []).append(ees)
         out = []
         for edn in edns:
