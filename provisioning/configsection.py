@@ -16,8 +16,16 @@ from django.core.exceptions import ValidationError
 from ecsportal import configfile, schemas
 from ecsportal.configfile import canonical
 
-from . import wire
-from .models import COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, dnn_validator
+from . import signals, wire
+from .models import (
+    COMMON_29571,
+    EDGE4,
+    EDN,
+    EES,
+    REGISTERED_EDN_PREFIX,
+    ECSConfiguration,
+    dnn_validator,
+)
 
 ECS_KEYS = {"id", "ecsp", "homePlmns", "provisioningLifetime"}
 EDN_KEYS = {"id", "ednConInfo", "eess", "plmns", "lifeTime"}  # lifeTime is computed; ignored
@@ -100,6 +108,10 @@ class ECSSection(configfile.ConfigSection):
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
+        with signals.deferred(ECSConfiguration):
+            self._apply(data, stats)
+
+    def _apply(self, data: Any, stats: Counter) -> None:
         config = ECSConfiguration.load()
         wanted = {
             "ecs_id": data["id"],
@@ -129,6 +141,9 @@ class EDNSection(configfile.ConfigSection):
         errors: list[str] = []
         identities: dict[tuple, str] = {}
         ees_ids: dict[str, str] = {}
+        registered = set(
+            EES.objects.filter(source=EES.SOURCE_REGISTERED).values_list("ees_id", flat=True)
+        )
         for index, entry in enumerate(data):
             label = _edn_label(index, entry)
             if not isinstance(entry, dict):
@@ -171,6 +186,8 @@ class EDNSection(configfile.ConfigSection):
                     where += f" ({ees['eesId']})"
                     if ees["eesId"] in ees_ids:
                         errors.append(f"{where}: eesId also used at {ees_ids[ees['eesId']]}")
+                    if ees["eesId"] in registered:
+                        errors.append(f"{where}: eesId is registered by the EES itself (EDGE-6)")
                     ees_ids.setdefault(ees["eesId"], where)
                 errors += _schema_errors(where, ees, EDGE4, "EESInfo")
                 if isinstance(ees, dict):
@@ -180,8 +197,19 @@ class EDNSection(configfile.ConfigSection):
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
+        with signals.deferred(EDN):
+            self._apply(data, prune, stats)
+
+    def _apply(self, data: Any, prune: bool, stats: Counter) -> None:
         existing_edns = {_model_identity(edn): edn for edn in EDN.objects.all()}
-        existing_eess = {ees.ees_id: ees for ees in EES.objects.select_related("edn")}
+        # Registered EESs are the EESs' own (EDGE-6): the file neither lists nor prunes them.
+        existing_eess = {
+            ees.ees_id: ees
+            for ees in EES.objects.filter(source=EES.SOURCE_CONFIGURED).select_related("edn")
+        }
+        with_registrations = set(
+            EES.objects.filter(source=EES.SOURCE_REGISTERED).values_list("edn_id", flat=True)
+        )
         kept_edns: set[int] = set()
         kept_eess: set[str] = set()
         for entry in data:
@@ -206,7 +234,7 @@ class EDNSection(configfile.ConfigSection):
                     ees.delete()
                     stats["ees deleted"] += 1
             for edn in existing_edns.values():
-                if edn.pk not in kept_edns:
+                if edn.pk not in kept_edns and edn.pk not in with_registrations:
                     edn._change_reason = "ecs_apply"
                     edn.delete()
                     stats["edn deleted"] += 1
@@ -215,10 +243,13 @@ class EDNSection(configfile.ConfigSection):
         edns = sorted(EDN.objects.all(), key=lambda e: _sort_key(_model_identity(e)))
         by_edn: dict[int, list[EES]] = {}
         # Sorted here, not by the database, whose collation may order ids differently.
-        for ees in sorted(EES.objects.all(), key=lambda e: e.ees_id):
+        configured = EES.objects.filter(source=EES.SOURCE_CONFIGURED)
+        for ees in sorted(configured, key=lambda e: e.ees_id):
             by_edn.setdefault(ees.edn_id, []).append(ees)
         out = []
         for edn in edns:
+            if edn.edn_id.startswith(REGISTERED_EDN_PREFIX) and edn.pk not in by_edn:
+                continue  # made for EES registrations, not by the operator
             entry: dict[str, Any] = {}
             if edn.edn_id:
                 entry["id"] = edn.edn_id

@@ -24,6 +24,8 @@ from ecsportal.history import ChangeLogBase
 from . import areas, signals
 
 EDGE4 = "TS24558_Eecs_ServiceProvisioning.yaml"
+# EDNs that EES registrations create when no EDN has the DNN they name.
+REGISTERED_EDN_PREFIX = "registered:"
 COMMON_29571 = "TS29571_CommonData.yaml"
 COMMON_29122 = "TS29122_CommonData.yaml"
 
@@ -36,7 +38,7 @@ dnn_validator = RegexValidator(
 
 def schema_errors(value: Any, file_name: str, schema_name: str) -> list[str]:
     params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
-    return [f"{p['param']}: {p['reason']}" if p["param"] != "/" else p["reason"] for p in params]
+    return [f"{p['param']}: {p['reason']}" if p["param"] else p["reason"] for p in params]
 
 
 def validate_plmn_list(value: Any) -> None:
