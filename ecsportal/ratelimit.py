@@ -27,6 +27,9 @@ if count < limit then
   return {1, 0}
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+if oldest[2] == nil then
+  return {0, tostring(window)}
+end
 return {0, tostring(tonumber(oldest[2]) + window - now)}
 """
 
@@ -59,6 +62,8 @@ def _local_hit(key: str, limit: int, window: float) -> tuple[bool, int]:
         if len(stamps) < limit:
             stamps.append(now)
             return True, 0
+        if not stamps:  # a limit of 0: nothing will ever fit
+            return False, max(1, math.ceil(window))
         return False, max(1, math.ceil(stamps[0] + window - now))
 
 

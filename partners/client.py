@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from ecsportal.middleware import REQUEST_ID_HEADER
@@ -44,16 +45,29 @@ _session.trust_env = False  # no proxy from the environment between two ECSs
 
 
 def _read_limited(response: requests.Response, started: float, timeout: float) -> bytes:
+    """The body, read so that neither its size nor the time it takes can exceed the limits.
+
+    Each read takes what one receive brings (``read1``), with the socket's timeout set to
+    the time left, so a partner dripping its answer a byte at a time cannot hold the call
+    beyond its timeout (reading fixed-size chunks would wait for each chunk to fill).
+    """
+    raw = response.raw
     chunks = []
     size = 0
-    for chunk in response.iter_content(chunk_size=16384):
+    while True:
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0:
+            raise TimeoutError("answer not complete within the timeout")
+        sock = getattr(raw.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = raw.read1(16384, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise ValueError(f"answer larger than {MAX_ANSWER_BYTES} bytes")
-        if time.monotonic() - started > timeout:
-            raise TimeoutError("answer not complete within the timeout")
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def request_provisioning(
@@ -73,6 +87,7 @@ def request_provisioning(
     }
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    status: int | None = None  # known once the partner's headers are in
     try:
         with _session.post(
             edge10.request_url(api_root),
@@ -82,16 +97,18 @@ def request_provisioning(
             stream=True,
             allow_redirects=False,
         ) as response:
-            raw = _read_limited(response, started, timeout)
             status = response.status_code
-    except requests.Timeout:
-        return reply(FAULT, reason="timed out")
+            raw = _read_limited(response, started, timeout)
+    except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
+        return reply(FAULT, status, reason="timed out")
     except TimeoutError as exc:
-        return reply(FAULT, reason=str(exc))
+        return reply(FAULT, status, reason=str(exc))
     except ValueError as exc:
-        return reply(FAULT, reason=str(exc))
-    except requests.RequestException as exc:
-        return reply(FAULT, reason=f"unreachable ({type(exc).__name__})")
+        return reply(FAULT, status, reason=str(exc))
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        if status is None:
+            return reply(FAULT, reason=f"unreachable ({type(exc).__name__})")
+        return reply(FAULT, status, reason=f"answer broken off ({type(exc).__name__})")
     if status in (401, 403):
         return reply(REFUSED, status, f"refused with HTTP {status}")
     if status == 204:

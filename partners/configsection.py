@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 from ecsportal import configfile
 from ecsportal.configfile import canonical
 from provisioning import wire
-from provisioning.configsection import _plmn_errors, _save_if_changed
+from provisioning.configsection import _length_errors, _plmn_errors, _save_if_changed
 
 from .models import TOKEN_HASH_PREFIX, AuthorizationPolicy, PartnerECS, hash_token
 
@@ -54,6 +54,13 @@ POLICY_KEYS = {
     "ratePerMinute",
 }
 CONSULT_MODES = {choice for choice, _ in PartnerECS.CONSULT_CHOICES}
+# File members stored in length-limited columns (PostgreSQL refuses longer values mid-apply).
+PARTNER_COLUMNS = {
+    "id": "partner_id",
+    "ecsp": "ecsp",
+    "apiRoot": "api_root",
+    "outboundToken": "outbound_token",
+}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -106,6 +113,7 @@ class PartnerSection(configfile.ConfigSection):
             for key in ("ecsp", "outboundToken", "inboundToken"):
                 if key in entry and not isinstance(entry[key], str):
                     errors.append(f"{label}.{key}: must be a string")
+            errors += _length_errors(f"{label}.", entry, PartnerECS, PARTNER_COLUMNS)
             inbound = entry.get("inboundToken")
             if (
                 isinstance(inbound, str)
@@ -197,7 +205,12 @@ class PolicySection(configfile.ConfigSection):
     def validate(self, data: Any, document: dict[str, Any]) -> list[str]:
         if not isinstance(data, list):
             return ["policies: must be a list"]
-        listed = {p.get("id") for p in document.get("partners") or [] if isinstance(p, dict)}
+        partners = document.get("partners")
+        listed = {
+            p["id"]
+            for p in (partners if isinstance(partners, list) else [])
+            if isinstance(p, dict) and isinstance(p.get("id"), str)
+        }
         known = listed | set(PartnerECS.objects.values_list("partner_id", flat=True))
         errors: list[str] = []
         identities: set[tuple] = set()
@@ -209,14 +222,22 @@ class PolicySection(configfile.ConfigSection):
             if isinstance(entry.get("id"), str):
                 label += f" ({entry['id']})"
             errors += [f"{label}.{k}: unknown key" for k in entry if k not in POLICY_KEYS]
-            if entry.get("partner") not in known:
-                errors.append(f"{label}.partner: {entry.get('partner')!r} is not a partner")
-            identity = ("id", entry["id"]) if entry.get("id") else ("partner", entry.get("partner"))
-            if identity in identities:
-                errors.append(
-                    f"{label}: a second policy for the same {identity[0]}; give each policy an id"
-                )
-            identities.add(identity)
+            if "id" in entry and not isinstance(entry["id"], str):
+                errors.append(f"{label}.id: must be a string")
+            errors += _length_errors(f"{label}.", entry, AuthorizationPolicy, {"id": "policy_id"})
+            partner = entry.get("partner")
+            if not isinstance(partner, str) or partner not in known:
+                errors.append(f"{label}.partner: {partner!r} is not a partner")
+                partner = None
+            policy_id = entry.get("id") if isinstance(entry.get("id"), str) else None
+            identity = ("id", policy_id) if policy_id else ("partner", partner)
+            if identity[1] is not None:
+                if identity in identities:
+                    errors.append(
+                        f"{label}: a second policy for the same {identity[0]}; "
+                        "give each policy an id"
+                    )
+                identities.add(identity)
             if "enabled" in entry and not isinstance(entry["enabled"], bool):
                 errors.append(f"{label}.enabled: must be true or false")
             for key in ("validFrom", "validUntil"):
@@ -224,6 +245,12 @@ class PolicySection(configfile.ConfigSection):
                     not isinstance(entry[key], str) or wire.parse_datetime(entry[key]) is None
                 ):
                     errors.append(f"{label}.{key}: must be a date-time with a time zone")
+            starts, ends = (
+                wire.parse_datetime(entry[k]) if isinstance(entry.get(k), str) else None
+                for k in ("validFrom", "validUntil")
+            )
+            if starts and ends and ends <= starts:
+                errors.append(f"{label}.validUntil: must be after validFrom")
             if "servingPlmns" in entry:
                 errors += _plmn_errors(f"{label}.servingPlmns", entry["servingPlmns"])
             for key in ("easIds", "ecsps", "dnns"):
@@ -240,7 +267,15 @@ class PolicySection(configfile.ConfigSection):
         by_id = {p.policy_id: p for p in existing if p.policy_id}
         by_partner = {p.partner.partner_id: p for p in existing if not p.policy_id}
         kept: set[int] = set()
-        for entry in data:
+        for index, entry in enumerate(data):
+            if entry["partner"] not in partners:
+                # Listed in the database when the file was validated, pruned since.
+                raise configfile.ConfigError(
+                    [
+                        f"policies[{index}].partner: {entry['partner']!r} is not listed under "
+                        "partners, so --prune removes it"
+                    ]
+                )
             if entry.get("id"):
                 policy = by_id.get(entry["id"]) or AuthorizationPolicy()
             else:

@@ -65,4 +65,21 @@ def response_errors(body: Any) -> list[dict[str, str]]:
 
 
 def edn_configs(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(body.get("ednCnfgInfo") or [])
+    """A partner's EDNConfigInfo objects (schema-valid), each EES once.
+
+    An EES the answer lists again -- in the same EDN or another -- is dropped: the first
+    listing wins, and an EDN left without EESs is dropped with it.
+    """
+    seen: set[str] = set()
+    configs = []
+    for cfg in body.get("ednCnfgInfo") or []:
+        eess = []
+        for ees in cfg.get("eess") or []:
+            if ees.get("eesId") not in seen:
+                seen.add(ees.get("eesId"))
+                eess.append(ees)
+        if len(eess) == len(cfg.get("eess") or []):
+            configs.append(cfg)
+        elif eess:
+            configs.append({**cfg, "eess": eess})
+    return configs

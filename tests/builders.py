@@ -144,3 +144,246 @@ def ees_ids(response) -> list[str]:
     if response.status_code == 204:
         return []
     return [e["eesId"] for cfg in response.json()["ednCnfgInfo"] for e in cfg["eess"]]
+
+
+def ue_eutra_at(tai_: dict | None = None, cell: dict | None = None) -> dict[str, Any]:
+    """A LocationInfo for a UE in E-UTRA at a TAI and/or an E-UTRA cell (ECGI).
+
+    3GPP's EutraLocation needs both: the one not given is one no area lists.
+    """
+    eutra = {"tai": tai_ or tai("FFFE"), "ecgi": cell or ecgi("FFFFFFE")}
+    return {"userLocation": {"eutraLocation": eutra}}
+
+
+def ue_in_circle(lat: float, lon: float, radius_m: float) -> dict[str, Any]:
+    """A LocationInfo whose position is an ellipsoid point with an uncertainty circle."""
+    return {"geographicArea": circle(lat, lon, radius_m)}
+
+
+def civic_area(country: str = "DE", **fields: str) -> dict[str, Any]:
+    """A LocationArea5G holding civic addresses only (no TAI, cell, polygon or circle)."""
+    return {"civicAddresses": [{"country": country, **fields}]}
+
+
+def ac_prof(ac_id: str = "ac-1", eas_ids=(), pref_ecsps=(), acr=(), **extra: Any) -> dict[str, Any]:
+    """An ACProfile (acProfs[] of ECSServProvReq)."""
+    prof: dict[str, Any] = {"acId": ac_id, **extra}
+    if eas_ids:
+        prof["eass"] = [{"easId": e} for e in eas_ids]
+    if pref_ecsps:
+        prof["prefEcsps"] = list(pref_ecsps)
+    if acr:
+        prof["acSvcContSupp"] = list(acr)
+    return prof
+
+
+def eess_by_edn(response) -> list[tuple[str, list[str]]]:
+    """(DNN, [eesId, ...]) per EDNConfigInfo of an answer, in answer order (EDNs by DNN)."""
+    if response.status_code == 204:
+        return []
+    return [
+        (cfg["ednConInfo"]["dnn"], [e["eesId"] for e in cfg["eess"]])
+        for cfg in response.json()["ednCnfgInfo"]
+    ]
+
+
+# --- partner ECSs (EDGE-10) -------------------------------------------------------------------
+
+EDGE10_REQUEST = "/eecs-ecsserviceprovisioning/v1/request"
+
+
+def make_partner(partner_id: str = "ecs.partner.example", api_root: str = "", **fields: Any):
+    """A PartnerECS; ``inbound_token`` (a literal) is stored as its hash only."""
+    from partners.models import PartnerECS
+
+    inbound = fields.pop("inbound_token", None)
+    partner = PartnerECS(
+        partner_id=partner_id, api_root=api_root or "https://ecs.partner.example", **fields
+    )
+    if inbound is not None:
+        partner.set_inbound_token(inbound)
+    partner.save()
+    return partner
+
+
+def make_policy(partner, **fields: Any):
+    """An AuthorizationPolicy; without ``eas_ids`` it allows any EAS id (["*"])."""
+    from partners.models import AuthorizationPolicy
+
+    fields.setdefault("eas_ids", ["*"])
+    return AuthorizationPolicy.objects.create(partner=partner, **fields)
+
+
+def ees_info_json(ees_id: str, eas_ids=("app.one",), ecsp: str = "") -> dict[str, Any]:
+    """An EESInfo as a partner ECS sends it."""
+    info: dict[str, Any] = {
+        "eesId": ees_id,
+        "endPt": {"uri": f"https://{ees_id}.partner.example/eees"},
+        "easIds": list(eas_ids),
+        "eecRegConf": False,
+    }
+    if ecsp:
+        info["ecspInfo"] = ecsp
+    return info
+
+
+def edn_config_json(dnn: str, *eess: dict[str, Any], lifetime: str | None = None) -> dict:
+    """An EDNConfigInfo as a partner ECS sends it; ``lifetime`` is a 3GPP DateTime."""
+    cfg: dict[str, Any] = {"ednConInfo": {"dnn": dnn}, "eess": list(eess)}
+    if lifetime is not None:
+        cfg["lifeTime"] = lifetime
+    return cfg
+
+
+# --- EDGE-6 (EES registration, T-EES discovery) and EEC subscriptions -------------------------
+
+REGISTRATION_FILE = "TS29558_Eecs_EESRegistration.yaml"
+REGISTRATIONS = "/eecs-eesregistration/v1/registrations"
+DISCOVERY_FILE = "TS29558_Eecs_TargetEESDiscovery.yaml"
+DISCOVERY = "/eecs-targeteesdiscovery/v1/ees-profiles"
+SUBSCRIPTIONS = "/eecs-serviceprovisioning/v1/subscriptions"
+COMMON_29122_FILE = "TS29122_CommonData.yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def in_seconds(seconds: float) -> str:
+    """A 3GPP DateTime ``seconds`` from now."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from provisioning import wire
+
+    return wire.format_datetime(timezone.now() + dt.timedelta(seconds=seconds))
+
+
+def ees_profile(
+    ees_id: str, eas_ids=("app.one",), dnn: str | None = None, tais=(), **extra: Any
+) -> dict[str, Any]:
+    """A 3GPP EESProfile (TS 29.558) as an EES registers it; ``tais`` become its svcArea."""
+    profile: dict[str, Any] = {
+        "eesId": ees_id,
+        "endPt": {"uri": f"https://{ees_id}.example/eees"},
+        "easIds": list(eas_ids),
+        "eecRegConf": False,
+    }
+    if dnn is not None:
+        profile["ednInfoSets"] = {"dnn": dnn}
+    if tais:
+        profile["svcArea"] = {"topServAr": {"tais": [dict(t) for t in tais]}}
+    profile.update(extra)
+    return profile
+
+
+def ees_registration(profile: dict[str, Any], exp_time: str | None = None) -> dict[str, Any]:
+    """An EESRegistration body; ``exp_time`` is the proposed expiry (a 3GPP DateTime)."""
+    body: dict[str, Any] = {"eesProf": profile}
+    if exp_time is not None:
+        body["expTime"] = exp_time
+    return body
+
+
+def serv_prov_subscription(
+    destination: str, eas_ids=("app.one",), eec_id: str = "eec-sub-1", **extra: Any
+) -> dict[str, Any]:
+    """An ECSServProvSubscription (TS 24.558) for the given EAS ids."""
+    body: dict[str, Any] = {"eecId": eec_id, "notificationDestination": destination, **extra}
+    if eas_ids:
+        body["acProfs"] = [{"acId": "ac-1", "eass": [{"easId": e} for e in eas_ids]}]
+    return body
+
+
+def send_json(client: Client, method: str, path: str, body: Any, content_type=None):
+    """PUT/PATCH/POST a JSON body with the test client."""
+    call = getattr(client, method.lower())
+    return call(path, json.dumps(body), content_type=content_type or "application/json")
+
+
+class Receiver:
+    """A subscriber's callback endpoint: a real HTTP server on 127.0.0.1 that records POSTs.
+
+    ``status`` is what it answers (204 by default); ``redirect_to`` makes it answer 307 with
+    that Location; ``hold_first`` keeps the first request open until ``release`` is set (the
+    request is recorded as soon as its body is read).  ``port`` reuses a port (a receiver
+    that comes back).  Each delivery is (path, headers, body, monotonic arrival time).
+    """
+
+    def __init__(self, status: int = 204, port: int = 0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.status = status
+        self.redirect_to: str | None = None
+        self.hold_first = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.deliveries: list[dict[str, Any]] = []
+        self._arrived = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import time
+
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw
+                with outer._arrived:
+                    first = not outer.deliveries
+                    outer.deliveries.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "at": time.monotonic(),
+                        }
+                    )
+                    outer._arrived.notify_all()
+                if first and outer.hold_first:
+                    outer.holding.set()
+                    outer.release.wait(60)
+                try:
+                    if outer.redirect_to:
+                        self.send_response(307)
+                        self.send_header("Location", outer.redirect_to)
+                        self.send_header("Content-Length", "0")
+                    else:
+                        self.send_response(outer.status)
+                        self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender is gone (a killed worker)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/callbacks/eec"
+
+    def bodies(self) -> list[Any]:
+        with self._arrived:
+            return [d["body"] for d in self.deliveries]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The deliveries once there are at least ``count`` (fails after ``timeout``)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.deliveries) >= count, timeout)
+            assert len(self.deliveries) >= count, (
+                f"{len(self.deliveries)} deliveries within {timeout:g} s, expected {count}"
+            )
+            return list(self.deliveries)
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -3,7 +3,8 @@
 Used by every API test: ``assert_conforms(response, FILE, "/request", "post")`` checks that
 the response's status is one the operation declares and that its body validates against
 the schema 3GPP gives for that status and media type; ``assert_valid`` checks any body
-(a request we send, a notification we receive) against a named schema.
+(a request we send, a notification we receive) against a named schema.  Our own files
+(``partners/openapi/``, e.g. ``EDGE10_FILE``) are found the same way, by name.
 """
 
 from __future__ import annotations
@@ -19,12 +20,23 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SHARED_OPENAPI = Path(__file__).resolve().parent.parent.parent / "shared" / "3gpp-openapi"
+# Our own OpenAPI files (EDGE-10 as we serve it); they $ref 3GPP's files by name.
+OUR_OPENAPI = (Path(__file__).resolve().parent.parent / "partners" / "openapi",)
+EDGE10_FILE = "ECSPortal_Eecs_ECSServiceProvisioning.yaml"
 BASE = "file:///3gpp/"
+
+
+def _path_of(name: str) -> Path:
+    """Where an OpenAPI file lives: 3GPP's folder first, then ours."""
+    for folder in (SHARED_OPENAPI, *OUR_OPENAPI):
+        if (folder / name).is_file():
+            return folder / name
+    return SHARED_OPENAPI / name
 
 
 @cache
 def document(name: str) -> dict[str, Any]:
-    with open(SHARED_OPENAPI / name, encoding="utf-8") as fh:
+    with open(_path_of(name), encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 
