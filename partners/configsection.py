@@ -161,7 +161,9 @@ class PartnerSection(configfile.ConfigSection):
             if "outboundToken" in entry:
                 wanted["outbound_token"] = entry["outboundToken"]
             if "inboundToken" in entry:
-                wanted["inbound_token_hash"] = _inbound_hash(entry["inboundToken"])
+                # An empty token means none: the partner cannot authenticate.
+                token = entry["inboundToken"]
+                wanted["inbound_token_hash"] = _inbound_hash(token) if token else ""
             _save_if_changed(partner, wanted, stats, "partner", created=partner._state.adding)
         if prune:
             listed = {entry["id"] for entry in data}

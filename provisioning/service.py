@@ -25,15 +25,17 @@ class ProvisioningAnswer:
 
 
 def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Local EDNs first; remote EESs whose id we already list are dropped."""
+    """Local EDNs first; an EES id already listed (by us or an earlier source) is dropped."""
     seen = {ees["eesId"] for cfg in local for ees in cfg["eess"]}
     merged = list(local)
     for cfg in remote:
-        eess = [ees for ees in cfg.get("eess", []) if ees.get("eesId") not in seen]
-        if not eess:
-            continue
-        seen.update(ees["eesId"] for ees in eess)
-        merged.append({**cfg, "eess": eess})
+        eess = []
+        for ees in cfg.get("eess", []):
+            if ees.get("eesId") not in seen:
+                seen.add(ees.get("eesId"))
+                eess.append(ees)
+        if eess:
+            merged.append({**cfg, "eess": eess})
     return merged
 
 

@@ -21,7 +21,6 @@ class SourceContext:
     body: dict[str, Any]
     home_plmns: set[str]
     local_match_count: int
-    deadline: float | None = None  # time.monotonic() value by which answers are needed
     # Offline: answer only from what is already at hand (no network), e.g. when evaluating
     # subscriptions inside a database transaction.
     offline: bool = False
