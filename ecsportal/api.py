@@ -17,10 +17,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from access.authentication import OAuth2ClientAuthentication, ScopedAccess
 
 from . import schemas
 
@@ -176,8 +177,12 @@ class ThreeGPPAPIView(APIView):
     conforms, else raises a 400 naming every bad member.
     """
 
-    authentication_classes: list[type] = []
-    permission_classes = [AllowAny]
+    authentication_classes = [OAuth2ClientAuthentication]
+    permission_classes = [ScopedAccess]
+    #: The OAuth 2.0 scope a token needs (one per API).
+    required_scope = ""
+    #: Whether ECS_REQUIRE_AUTH=0 lets calls without a token through (EDGE-4/EDGE-6).
+    anonymous_allowed = True
     request_schema: tuple[str, str] | None = None
 
     def handle_exception(self, exc: Exception) -> Response:

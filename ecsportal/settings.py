@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "provisioning",
     "partners",
     "notifications",
+    "oauth2_provider",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +198,27 @@ ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOF
 ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
 # How partners reach this ECS (for the callbacks of our partner subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
+
+# OAuth 2.0 client credentials (TS 29.558 clause 7; TS 33.558): one scope per API.
+# Anonymous EDGE-4/EDGE-6 calls are refused unless ECS_REQUIRE_AUTH=0; on by default in
+# production mode, off in debug mode. EDGE-10 always needs a partner credential.
+ECS_REQUIRE_AUTH = env_flag("ECS_REQUIRE_AUTH", not DEBUG)
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "eecs-serviceprovisioning": "EDGE-4 service provisioning and subscriptions (EECs)",
+        "eecs-eesregistration": "EDGE-6 EES registration (EESs)",
+        "eecs-targeteesdiscovery": "EDGE-6 T-EES discovery (EESs)",
+        "eecs-ecsserviceprovisioning": "EDGE-10 provisioning retrieval (partner ECSs)",
+    },
+    "SCOPES_BACKEND_CLASS": "access.scopes.ClientScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ECS_ACCESS_TOKEN_SECONDS", "3600")),
+}
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

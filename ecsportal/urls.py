@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from oauth2_provider.views import TokenView
 
 from .health import healthz
 
@@ -17,7 +18,9 @@ urlpatterns = [
     path("eecs-targeteesdiscovery/v1/", include("provisioning.api.discovery_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
     path("healthz", healthz, name="healthz"),
+    path("api/ping", include("ecsportal.ping")),
     path("admin/", admin.site.urls),
 ]
 

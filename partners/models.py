@@ -19,9 +19,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
-from ecsportal.history import ChangeLogBase
+from ecsportal.history import change_log
 from provisioning.models import validate_plmn_list, validate_string_list
 
 TOKEN_HASH_PREFIX = "sha256:"
@@ -107,7 +106,7 @@ class PartnerECS(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeLogBase], excluded_fields=["outbound_token"])
+    history = change_log(excluded_fields=["outbound_token"])
 
     class Meta:
         verbose_name = "partner ECS"
@@ -194,7 +193,7 @@ class AuthorizationPolicy(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeLogBase])
+    history = change_log()
 
     class Meta:
         verbose_name = "authorization policy"

@@ -16,10 +16,9 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
-from simple_history.models import HistoricalRecords
 
 from ecsportal import schemas
-from ecsportal.history import ChangeLogBase
+from ecsportal.history import change_log
 
 from . import areas, signals
 
@@ -82,7 +81,7 @@ class ECSConfiguration(models.Model):
     )
     updated = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeLogBase])
+    history = change_log()
 
     class Meta:
         verbose_name = "ECS configuration"
@@ -144,7 +143,7 @@ class EDN(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeLogBase])
+    history = change_log()
 
     class Meta:
         verbose_name = "EDN"
@@ -295,7 +294,7 @@ class EES(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeLogBase])
+    history = change_log()
 
     class Meta:
         verbose_name = "EES"

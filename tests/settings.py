@@ -22,3 +22,4 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access turns it on

@@ -41,6 +41,27 @@ class PartnerTokenAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="eecs-ecsserviceprovisioning"'
 
 
+def partner_of(request: Any) -> PartnerECS | None:
+    """The partner ECS behind the request: its static token, or an OAuth 2.0 client that
+    speaks for it (kind partner, identity = partner id) with the EDGE-10 scope."""
+    from access.authentication import ClientPrincipal, token_scope_ok
+    from access.models import APIClient
+
+    if isinstance(request.auth, PartnerECS):
+        return request.auth
+    principal = request.user
+    if isinstance(principal, ClientPrincipal) and principal.client is not None:
+        client = principal.client
+        if client.kind != APIClient.KIND_PARTNER:
+            raise exceptions.PermissionDenied("This client is not a partner ECS.")
+        if not token_scope_ok(principal.token, "eecs-ecsserviceprovisioning"):
+            raise exceptions.PermissionDenied(
+                "The access token does not grant the scope 'eecs-ecsserviceprovisioning'."
+            )
+        return PartnerECS.objects.filter(partner_id=client.identity).first()
+    return None
+
+
 class IsPartner(permissions.BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
-        return isinstance(request.auth, PartnerECS)
+        return partner_of(request) is not None

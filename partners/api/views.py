@@ -8,17 +8,21 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.authentication import OAuth2ClientAuthentication
 from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
 
 from .. import edge10, inbound
-from .authentication import IsPartner, PartnerTokenAuthentication
+from .authentication import IsPartner, PartnerTokenAuthentication, partner_of
 
 
 class PartnerProvisioningRequestView(ThreeGPPAPIView):
     """``POST {apiRoot}/eecs-ecsserviceprovisioning/v1/request``: a partner ECS asks us."""
 
-    authentication_classes = [PartnerTokenAuthentication]
+    # A partner's static token, or an OAuth 2.0 token of a client that speaks for it.
+    authentication_classes = [OAuth2ClientAuthentication, PartnerTokenAuthentication]
     permission_classes = [IsPartner]
+    required_scope = "eecs-ecsserviceprovisioning"
+    anonymous_allowed = False
     request_schema = edge10.REQUEST_SCHEMA
 
     @extend_schema(
@@ -38,7 +42,7 @@ class PartnerProvisioningRequestView(ThreeGPPAPIView):
         tags=["EDGE-10 partner ECS"],
     )
     def post(self, request: Request) -> Response:
-        partner = request.auth
+        partner = partner_of(request)
         try:
             body = self.validated_body(request)
         except ProblemException as exc:
@@ -52,7 +56,7 @@ class PartnerProvisioningRequestView(ThreeGPPAPIView):
         return Response(result.body, status=result.status)
 
     def permission_denied(self, request: Request, message=None, code=None) -> None:
-        if request.auth is None:
+        if request.auth is None or partner_of(request) is None:
             inbound.record_rejection(None, 401, "no or unknown credentials")
             raise exceptions.NotAuthenticated("Partner credentials are required.")
         super().permission_denied(request, message, code)

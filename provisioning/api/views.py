@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.authentication import check_identity
+from access.models import APIClient
 from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
 
 from .. import discovery, registration, service, subscriptions
@@ -18,6 +22,7 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
     """``POST {apiRoot}/eecs-serviceprovisioning/v1/request`` -- operation RequestServProv."""
 
     request_schema = (EDGE4_FILE, "ECSServProvReq")
+    required_scope = "eecs-serviceprovisioning"
 
     @extend_schema(
         operation_id="RequestServProv",
@@ -34,7 +39,9 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
         tags=["EDGE-4 service provisioning"],
     )
     def post(self, request: Request) -> Response:
-        answer = service.provision(self.validated_body(request))
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EEC, body["eecId"])
+        answer = service.provision(body)
         if answer.status == 503:
             return problem_response(
                 503,
@@ -47,6 +54,14 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
 
 class EESRegistrationMixin:
     """Shared by the collection and the individual EES registration resources."""
+
+    required_scope = "eecs-eesregistration"
+
+    def owned_registration(self, request: Request, registration_id: str):
+        """The registration, if the caller may act on it (an EES only on its own)."""
+        ees = registration.get(registration_id)
+        check_identity(request, APIClient.KIND_EES, ees.ees_id)
+        return ees
 
     def registration_response(self, ees, status: int, **headers: str) -> Response:
         return Response(registration.representation(ees), status=status, headers=headers)
@@ -65,7 +80,9 @@ class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
         tags=["EDGE-6 EES registration"],
     )
     def post(self, request: Request) -> Response:
-        ees = registration.create(self.validated_body(request))
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EES, body["eesProf"]["eesId"])
+        ees = registration.create(body)
         location = request.build_absolute_uri(
             reverse("eecs-eesregistration:registration", args=[ees.registration_id])
         )
@@ -84,7 +101,7 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
         tags=["EDGE-6 EES registration"],
     )
     def get(self, request: Request, registration_id: str) -> Response:
-        return self.registration_response(registration.get(registration_id), 200)
+        return self.registration_response(self.owned_registration(request, registration_id), 200)
 
     @extend_schema(
         operation_id="UpdateIndEESReg",
@@ -93,6 +110,7 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
         tags=["EDGE-6 EES registration"],
     )
     def put(self, request: Request, registration_id: str) -> Response:
+        self.owned_registration(request, registration_id)
         self.request_schema = (registration.FILE, "EESRegistration")
         body = self.validated_body(request)
         return self.registration_response(registration.replace(registration_id, body), 200)
@@ -106,6 +124,7 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
     def patch(self, request: Request, registration_id: str) -> Response:
         if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
             raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.owned_registration(request, registration_id)
         self.request_schema = (registration.FILE, "EESRegistrationPatch")
         body = self.validated_body(request)
         return self.registration_response(registration.patch(registration_id, body), 200)
@@ -114,12 +133,15 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
         operation_id="DeleteIndEESReg", responses={204: None}, tags=["EDGE-6 EES registration"]
     )
     def delete(self, request: Request, registration_id: str) -> Response:
+        self.owned_registration(request, registration_id)
         registration.delete(registration_id)
         return Response(status=204)
 
 
 class TargetEESDiscoveryView(ThreeGPPAPIView):
     """``GET {apiRoot}/eecs-targeteesdiscovery/v1/ees-profiles`` (GetEESProfiles)."""
+
+    required_scope = "eecs-targeteesdiscovery"
 
     @extend_schema(
         operation_id="GetEESProfiles",
@@ -129,6 +151,7 @@ class TargetEESDiscoveryView(ThreeGPPAPIView):
     )
     def get(self, request: Request) -> Response:
         body, query, options = discovery.parse(request.query_params)
+        check_identity(request, APIClient.KIND_EES, options["source_ees"])
         answer = service.provision(body, query)
         configs = discovery.targets_only((answer.body or {}).get("ednCnfgInfo", []), options)
         if configs:
@@ -158,6 +181,7 @@ class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
     """``POST {apiRoot}/eecs-serviceprovisioning/v1/subscriptions`` (CreateServProvSub)."""
 
     request_schema = (EDGE4_FILE, "ECSServProvSubscription")
+    required_scope = "eecs-serviceprovisioning"
 
     @extend_schema(
         operation_id="CreateServProvSub",
@@ -167,7 +191,9 @@ class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
     )
     def post(self, request: Request) -> Response:
         link = _subscription_link(request)
-        sub = subscriptions.create(self.validated_body(request), link)
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EEC, body["eecId"])
+        sub = subscriptions.create(body, link)
         return Response(
             subscriptions.representation(sub), status=201, headers={"Location": link(sub)}
         )
@@ -175,6 +201,14 @@ class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
 
 class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
     """``{apiRoot}/eecs-serviceprovisioning/v1/subscriptions/{subscriptionId}``."""
+
+    required_scope = "eecs-serviceprovisioning"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # An EEC acts only on its own subscriptions.
+        sub = subscriptions.get(kwargs["subscription_id"])
+        check_identity(request, APIClient.KIND_EEC, sub.eec_id)
 
     def extra_content_types(self) -> tuple[str, ...]:
         return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
