@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from access.authentication import OAuth2ClientAuthentication, ScopedAccess
 
-from . import schemas
+from . import ratelimit, schemas
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +185,29 @@ class ThreeGPPAPIView(APIView):
     anonymous_allowed = True
     request_schema: tuple[str, str] | None = None
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.check_client_rate(request)
+
+    def check_client_rate(self, request: Request) -> None:
+        """Per-client limit: an OAuth client by its id, anyone else by address."""
+        limit = settings.ECS_CLIENT_RATE_PER_MINUTE
+        if not limit:
+            return
+        token = getattr(request.user, "token", None)
+        if token is not None:
+            key = f"client:{token.application_id}"
+        else:
+            key = f"addr:{request._request.META.get('REMOTE_ADDR', '')}"
+        allowed, wait = ratelimit.hit(key, limit)
+        if not allowed:
+            raise ProblemException(
+                429,
+                "Too many requests from this client.",
+                "TOO_MANY_REQUESTS",
+                headers={"Retry-After": str(wait)},
+            )
+
     def handle_exception(self, exc: Exception) -> Response:
         response = problem_exception_handler(exc, {"view": self})
         if response is not None:
@@ -229,10 +252,15 @@ class ThreeGPPAPIView(APIView):
             raise ProblemException(413, "The request body is too large.")
         try:
             body = json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError as exc:
+            raise ProblemException(
+                400, "The request body is nested too deeply.", "INVALID_MSG_FORMAT"
+            ) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProblemException(
                 400, f"The request body is not valid JSON: {exc}", "INVALID_MSG_FORMAT"
             ) from exc
+        check_shape(body)
         if self.request_schema is not None:
             self.check_schema(body, *self.request_schema)
         return body
@@ -251,6 +279,37 @@ class ThreeGPPAPIView(APIView):
                 "MANDATORY_IE_MISSING" if missing else "MANDATORY_IE_INCORRECT",
                 params,
             )
+
+
+def check_shape(body: Any) -> None:
+    """Refuse JSON nested deeper or with longer arrays than any 3GPP body needs.
+
+    Validation and matching walk the whole document; these limits keep that work bounded
+    whatever a client sends (ECS_MAX_JSON_DEPTH, ECS_MAX_JSON_ARRAY).
+    """
+    max_depth = settings.ECS_MAX_JSON_DEPTH
+    max_items = settings.ECS_MAX_JSON_ARRAY
+    stack: list[tuple[Any, int, str]] = [(body, 1, "")]
+    while stack:
+        node, depth, pointer = stack.pop()
+        if isinstance(node, dict | list) and depth > max_depth:
+            raise ProblemException(
+                400,
+                f"The request body is nested deeper than {max_depth} levels.",
+                "INVALID_MSG_FORMAT",
+                [{"param": pointer, "reason": "nested too deeply"}],
+            )
+        if isinstance(node, list):
+            if len(node) > max_items:
+                raise ProblemException(
+                    400,
+                    f"An array in the request body has more than {max_items} items.",
+                    "INVALID_MSG_FORMAT",
+                    [{"param": pointer, "reason": f"more than {max_items} items"}],
+                )
+            stack.extend((item, depth + 1, f"{pointer}/{i}") for i, item in enumerate(node))
+        elif isinstance(node, dict):
+            stack.extend((value, depth + 1, f"{pointer}/{key}") for key, value in node.items())
 
 
 def _reject_constant(name: str) -> Any:

@@ -64,3 +64,29 @@ class RequestIDLogFilter(logging.Filter):
         request = getattr(record, "request", None)
         record.request_id = getattr(request, "request_id", None) or current_request_id()
         return True
+
+
+class AdminLoginThrottleMiddleware:
+    """At most ECS_ADMIN_LOGIN_PER_MINUTE login attempts per address: no password guessing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+
+        limit = settings.ECS_ADMIN_LOGIN_PER_MINUTE
+        if limit and request.method == "POST" and request.path.endswith("/admin/login/"):
+            from . import ratelimit
+
+            address = request.META.get("REMOTE_ADDR", "")
+            allowed, wait = ratelimit.hit(f"admin-login:{address}", limit)
+            if not allowed:
+                response = HttpResponse(
+                    "Too many login attempts; try again later.\n",
+                    status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = str(wait)
+                return response
+        return self.get_response(request)

@@ -78,3 +78,15 @@ def reset_local() -> None:
     """Forget per-process windows (tests)."""
     with _local_lock:
         _local_windows.clear()
+
+
+def reset() -> None:
+    """Forget every window of this deployment's key space (tests, or after an incident)."""
+    reset_local()
+    if settings.REDIS_URL:
+        from django_redis import get_redis_connection
+
+        connection = get_redis_connection("default")
+        keys = list(connection.scan_iter(f"{settings.CACHE_KEY_PREFIX}:ratelimit:*"))
+        if keys:
+            connection.delete(*keys)

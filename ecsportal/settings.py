@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ecsportal.middleware.RequestIDMiddleware",
+    "ecsportal.middleware.AdminLoginThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -188,6 +189,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The EDGE APIs refuse larger bodies with 413 before parsing them.
 ECS_MAX_BODY_BYTES = int(os.environ.get("ECS_MAX_BODY_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = ECS_MAX_BODY_BYTES
+# Deepest nesting and longest array an API body may have (3GPP bodies need far less).
+ECS_MAX_JSON_DEPTH = int(os.environ.get("ECS_MAX_JSON_DEPTH", "32"))
+ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
+# Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
+ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
+# Admin login attempts per address per minute.
+ECS_ADMIN_LOGIN_PER_MINUTE = int(os.environ.get("ECS_ADMIN_LOGIN_PER_MINUTE", "10"))
 
 # EES registrations and EEC subscriptions: the longest expiry we grant (seconds).
 ECS_REGISTRATION_MAX_SECONDS = int(os.environ.get("ECS_REGISTRATION_MAX_SECONDS", "86400"))

@@ -23,3 +23,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access turns it on
+# Rate limits are tested on their own (tests/ecsportal/test_limits.py); elsewhere they
+# would only make results depend on how many requests earlier tests sent.
+ECS_CLIENT_RATE_PER_MINUTE = 0
+ECS_ADMIN_LOGIN_PER_MINUTE = 0
