@@ -5,6 +5,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider.views import TokenView
 
+from partners.metrics import metrics
+
 from .health import healthz
 
 admin.site.site_header = "ECS Portal administration"
@@ -20,6 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/ping", include("ecsportal.ping")),
     path("admin/", admin.site.urls),
 ]

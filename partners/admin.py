@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import source
+from . import breaker, source
 from .models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry, RetrievalAudit
 
 
@@ -73,6 +73,8 @@ class PartnerECSForm(forms.ModelForm):
             "max_lifetime",
             "share_ue_id",
             "subscribe",
+            "breaker_threshold",
+            "breaker_cooldown",
         ]
 
     def clean_outbound_token(self) -> str:
@@ -85,7 +87,15 @@ class PartnerECSForm(forms.ModelForm):
 @admin.register(PartnerECS)
 class PartnerECSAdmin(SimpleHistoryAdmin):
     form = PartnerECSForm
-    list_display = ("partner_id", "ecsp", "api_root", "consult", "enabled", "has_inbound_token")
+    list_display = (
+        "partner_id",
+        "ecsp",
+        "api_root",
+        "consult",
+        "enabled",
+        "has_inbound_token",
+        "circuit",
+    )
     list_filter = ("enabled", "consult", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
     formfield_overrides = {JSONField: {"widget": JSONTextarea}}
@@ -105,8 +115,13 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
                 )
             },
         ),
+        ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
         ("This partner asking us", {"fields": ("generate_inbound_token",)}),
     )
+
+    @admin.display(description="circuit")
+    def circuit(self, obj: PartnerECS) -> str:
+        return breaker.state(obj)
 
     @admin.display(boolean=True, description="inbound token")
     def has_inbound_token(self, obj: PartnerECS) -> bool:

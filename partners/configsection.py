@@ -39,6 +39,8 @@ PARTNER_KEYS = {
     "enabled",
     "shareUeId",
     "subscribe",
+    "breakerThreshold",
+    "breakerCooldown",
 }
 POLICY_KEYS = {
     "id",
@@ -134,6 +136,17 @@ class PartnerSection(configfile.ConfigSection):
                 or not (0.05 <= timeout <= 60)
             ):
                 errors.append(f"{label}.timeout: must be seconds between 0.05 and 60")
+            if "breakerThreshold" in entry and not (
+                _is_int(entry["breakerThreshold"]) and entry["breakerThreshold"] >= 1
+            ):
+                errors.append(f"{label}.breakerThreshold: must be a whole number, 1 or more")
+            cooldown = entry.get("breakerCooldown", 30)
+            if (
+                isinstance(cooldown, bool)
+                or not isinstance(cooldown, int | float)
+                or not (0.1 <= cooldown <= 86400)
+            ):
+                errors.append(f"{label}.breakerCooldown: must be seconds between 0.1 and 86400")
             for key in ("enabled", "shareUeId", "subscribe"):
                 if key in entry and not isinstance(entry[key], bool):
                     errors.append(f"{label}.{key}: must be true or false")
@@ -155,6 +168,8 @@ class PartnerSection(configfile.ConfigSection):
                 "enabled": entry.get("enabled", True),
                 "share_ue_id": entry.get("shareUeId", False),
                 "subscribe": entry.get("subscribe", False),
+                "breaker_threshold": entry.get("breakerThreshold", 5),
+                "breaker_cooldown": float(entry.get("breakerCooldown", 30)),
             }
             # Absent credentials keep what is stored (a token generated in the admin, or a
             # literal outbound token, which export never writes out).
@@ -194,6 +209,8 @@ class PartnerSection(configfile.ConfigSection):
                     "enabled": p.enabled,
                     "shareUeId": p.share_ue_id,
                     "subscribe": p.subscribe,
+                    "breakerThreshold": p.breaker_threshold,
+                    "breakerCooldown": p.breaker_cooldown,
                 }
             )
             out.append(entry)

@@ -97,6 +97,18 @@ class PartnerECS(models.Model):
         help_text="Seconds to wait for the partner's answer.",
     )
     enabled = models.BooleanField(default=True)
+    breaker_threshold = models.PositiveIntegerField(
+        "circuit breaker threshold",
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text="Consecutive failures that open the circuit (no calls for the cool-down).",
+    )
+    breaker_cooldown = models.FloatField(
+        "circuit breaker cool-down",
+        default=30.0,
+        validators=[MinValueValidator(0.1)],
+        help_text="Seconds the circuit stays open before one probe call is let through.",
+    )
     share_ue_id = models.BooleanField(
         "share UE id", default=False, help_text="Send the UE's GPSI to this partner."
     )

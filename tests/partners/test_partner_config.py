@@ -230,6 +230,8 @@ def test_the_export_holds_what_was_applied(applied):
         "enabled": True,
         "shareUeId": True,
         "subscribe": False,
+        "breakerThreshold": 5,
+        "breakerCooldown": 30.0,
     }
     b = partner_export(document, "ecs.b.example")
     assert (b["consult"], b["timeout"], b["defaultLifetime"], b["maxLifetime"]) == (
