@@ -100,14 +100,17 @@ def store(
     partner: PartnerECS,
     key: str,
     canonical: dict[str, Any],
+    request: dict[str, Any],
     configs: list[dict[str, Any]],
     expires_at: dt.datetime,
 ) -> ProvisioningCacheEntry:
+    """Keep a partner's answer; ``request`` is the ServProvReq sent (what a refresh resends)."""
     entry, _ = ProvisioningCacheEntry.objects.update_or_create(
         partner=partner,
         key=key,
         defaults={
             "query": canonical,
+            "request": request,
             "answer": configs,
             "fetched_at": timezone.now(),
             "expires_at": expires_at,

@@ -84,8 +84,10 @@ class PartnerSource:
         for partner in chosen:
             canonical = cache.canonical_query(query, serving, partner.share_ue_id)
             asks.append(_Ask(partner, canonical, cache.cache_key(canonical)))
+        looked_up = time.monotonic()
         hits = cache.fresh_entries({a.partner.pk: a.key for a in asks})
         cache.record_hits(list(hits.values()))
+        hit_latency = (time.monotonic() - looked_up) * 1000
 
         result = SourceResult()
         rows: list[RetrievalAudit] = []
@@ -100,11 +102,12 @@ class PartnerSource:
                         ask.canonical,
                         edn_count=len(entry.answer),
                         cache=RetrievalAudit.HIT,
+                        latency_ms=hit_latency,
                         reason="fresh cache entry",
                     )
                 )
         pending = [a for a in asks if a.partner.pk not in hits]
-        if pending:
+        if pending and not context.offline:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
         audit.write(rows)
         return result
@@ -125,10 +128,19 @@ class PartnerSource:
         request_id = current_request_id()
         pool = ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="partner")
         try:
+            calling = []
             for ask in pending:
                 partner = ask.partner
                 ask.flight = cache.join_flight(f"{partner.pk}:{ask.key}", partner.timeout)
                 if ask.flight.leader:
+                    # Check again under the lock: the leader of an identical flight may have
+                    # stored its answer and released the lock since our cache lookup.
+                    entry = cache.fresh_entries({partner.pk: ask.key}).get(partner.pk)
+                    if entry is not None:
+                        cache.finish_flight(ask.flight, "cached")
+                        latency = (time.monotonic() - started) * 1000
+                        self._serve_entry(ask, entry, latency, result, rows)
+                        continue
                     ask.request = request = edge10.build_request(
                         body, requester, serving_plmn, partner.share_ue_id
                     )
@@ -142,7 +154,8 @@ class PartnerSource:
                     )
                 else:
                     ask.future = pool.submit(cache.await_flight, ask.flight, deadline)
-            waiting = {a.future: a for a in pending}
+                calling.append(ask)
+            waiting = {a.future: a for a in calling}
             while waiting:
                 remaining = deadline - time.monotonic()
                 done, _ = wait(
@@ -230,6 +243,29 @@ class PartnerSource:
             )
         )
 
+    def _serve_entry(
+        self,
+        ask: _Ask,
+        entry: Any,
+        latency: float,
+        result: SourceResult,
+        rows: list[RetrievalAudit],
+    ) -> None:
+        """Answer from the entry that a concurrent identical request has just stored."""
+        cache.record_hits([entry])
+        result.edn_configs += _cap(entry.answer, entry.expires_at)
+        rows.append(
+            audit.entry(
+                RetrievalAudit.OUTBOUND,
+                ask.partner,
+                ask.canonical,
+                edn_count=len(entry.answer),
+                cache=RetrievalAudit.HIT,
+                latency_ms=latency,
+                reason="answer of a concurrent identical request",
+            )
+        )
+
     def _settle_follower(
         self,
         ask: _Ask,
@@ -242,19 +278,7 @@ class PartnerSource:
         outcome = (done or {}).get("outcome", "timeout")
         entry = cache.fresh_entries({partner.pk: ask.key}).get(partner.pk)
         if entry is not None:
-            cache.record_hits([entry])
-            result.edn_configs += _cap(entry.answer, entry.expires_at)
-            rows.append(
-                audit.entry(
-                    RetrievalAudit.OUTBOUND,
-                    partner,
-                    ask.canonical,
-                    edn_count=len(entry.answer),
-                    cache=RetrievalAudit.HIT,
-                    latency_ms=latency,
-                    reason="answer of a concurrent identical request",
-                )
-            )
+            self._serve_entry(ask, entry, latency, result, rows)
             return
         if outcome in ("refused", "uncached"):
             # The partner answered the concurrent request; its answer may not be reused later.
