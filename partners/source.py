@@ -24,7 +24,7 @@ from provisioning.areas import plmn_key
 from provisioning.query import ProvisioningQuery
 from provisioning.sources import SourceContext, SourceResult
 
-from . import audit, cache, client, edge10, roaming
+from . import audit, breaker, cache, client, edge10, roaming
 from .models import PartnerECS, RetrievalAudit
 
 RETRY_AFTER_SECONDS = 5
@@ -108,9 +108,35 @@ class PartnerSource:
                 )
         pending = [a for a in asks if a.partner.pk not in hits]
         if pending and not context.offline:
+            pending = self._past_open_circuits(pending, result, rows)
+        if pending and not context.offline:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
         audit.write(rows)
         return result
+
+    def _past_open_circuits(
+        self, pending: list[_Ask], result: SourceResult, rows: list[RetrievalAudit]
+    ) -> list[_Ask]:
+        """Partners whose circuit is open are not called: they contribute nothing, at once."""
+        callable_ = []
+        for ask in pending:
+            if breaker.allow(ask.partner):
+                callable_.append(ask)
+                continue
+            result.unavailable = True
+            result.retry_after = max(
+                result.retry_after or 0, math.ceil(ask.partner.breaker_cooldown)
+            )
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    ask.partner,
+                    ask.canonical,
+                    reason="circuit open: not called",
+                    cache=RetrievalAudit.MISS,
+                )
+            )
+        return callable_
 
     def _ask_partners(
         self,
@@ -189,6 +215,7 @@ class PartnerSource:
             client.FAULT, reason=f"no answer within {partner.timeout:g} s"
         )
         if outcome is None or reply.kind == client.FAULT:
+            breaker.record_failure(partner)
             cache.finish_flight(flight, "failed")
             result.unavailable = True
             result.retry_after = max(
@@ -206,6 +233,7 @@ class PartnerSource:
                 )
             )
             return
+        breaker.record_success(partner)  # an answer, even a refusal, is no failure
         if reply.kind == client.REFUSED:
             cache.finish_flight(flight, "refused")
             rows.append(
