@@ -2,11 +2,15 @@
 
 One loop, runnable on the embedded default (SQLite, no Redis) and in production alike:
 
-* due notifications are leased (``leased_until``), POSTed, and then marked delivered, or
-  rescheduled with exponential backoff, or given up after ``ECS_NOTIFICATION_GIVE_UP_SECONDS``;
-  a worker killed mid-delivery leaves the lease to expire and the notification is delivered
-  again -- at least once, never zero times;  several workers may run: on PostgreSQL rows are
-  claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``;
+* due notifications are leased (``leased_until``, ``ECS_NOTIFICATION_LEASE_SECONDS``), POSTed,
+  and then marked delivered, or rescheduled with exponential backoff, or given up after
+  ``ECS_NOTIFICATION_GIVE_UP_SECONDS``; a worker killed mid-delivery leaves the lease to
+  expire and the notification is delivered again -- at least once, never zero times;  several
+  workers may run: on PostgreSQL rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``;
+* the notifications of one subscription are delivered in the order they were written: one
+  is not attempted while an older one of the same subscription is still pending, so a
+  subscriber whose first notification had to be retried never ends up with an older
+  state delivered after a newer one;
 * periodic chores registered by the apps (expire registrations and subscriptions, sweep the
   partner cache) run every few seconds.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +30,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
@@ -35,11 +40,25 @@ from .models import DeliveryAttempt, Notification
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60
+LEASE_SECONDS = 60  # default of ECS_NOTIFICATION_LEASE_SECONDS
 
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
+
+
+def lease_seconds() -> float:
+    """How long a claimed notification is reserved for the worker delivering it.
+
+    A worker that dies mid-delivery holds its notifications this long; another worker (or
+    the same one restarted) delivers them afterwards.  It must outlast a batch of deliveries
+    (``ECS_NOTIFICATION_TIMEOUT`` each).  The setting ``ECS_NOTIFICATION_LEASE_SECONDS``, else
+    the environment variable of that name, else 60.
+    """
+    value = getattr(settings, "ECS_NOTIFICATION_LEASE_SECONDS", None)
+    if value is None:
+        value = os.environ.get("ECS_NOTIFICATION_LEASE_SECONDS") or LEASE_SECONDS
+    return float(value)
 
 
 def enqueue(
@@ -88,17 +107,21 @@ def run_periodic(force: bool = False) -> None:
 
 def _claim(limit: int) -> list[Notification]:
     now = timezone.now()
+    older_pending = Notification.objects.filter(
+        subscription=OuterRef("subscription"), state=Notification.PENDING, pk__lt=OuterRef("pk")
+    )
     with transaction.atomic():
         due = (
             Notification.objects.filter(state=Notification.PENDING, next_attempt_at__lte=now)
             .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+            .exclude(Exists(older_pending))
             .order_by("next_attempt_at", "pk")
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         claimed = list(due[:limit])
         Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
-            leased_until=now + dt.timedelta(seconds=LEASE_SECONDS)
+            leased_until=now + dt.timedelta(seconds=lease_seconds())
         )
     return claimed
 

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ecsportal.api import ProblemException
@@ -106,19 +106,27 @@ def representation(ees: EES) -> dict[str, Any]:
 
 
 def _check_ees_id(ees_id: str, registration_id: str | None) -> None:
-    other = EES.objects.filter(ees_id=ees_id).exclude(registration_id=registration_id or "")
-    if other.filter(source=EES.SOURCE_CONFIGURED).exists():
+    others = EES.objects.filter(ees_id=ees_id)
+    if registration_id:
+        others = others.exclude(registration_id=registration_id)
+    if others.filter(source=EES.SOURCE_CONFIGURED).exists():
         raise ProblemException(
             403,
             f"EES {ees_id!r} is configured by the operator and cannot be registered.",
             "EES_ID_CONFIGURED",
         )
-    if other.exists():
+    now = timezone.now()
+    live = others.filter(source=EES.SOURCE_REGISTERED).exclude(expires_at__lte=now)
+    if live.exists():
         raise ProblemException(
             403,
             f"EES {ees_id!r} is already registered under another registration.",
             "EES_ALREADY_REGISTERED",
         )
+    # An expired registration the worker has not deleted yet does not hold on to its eesId.
+    for stale in others.filter(source=EES.SOURCE_REGISTERED, expires_at__lte=now):
+        stale._change_reason = "EES registration expired"
+        stale.delete()
 
 
 @transaction.atomic
@@ -134,7 +142,15 @@ def create(body: dict[str, Any]) -> EES:
         **profile_fields(profile),
     )
     ees._change_reason = "EES registration"
-    ees.save()
+    try:
+        with transaction.atomic():
+            ees.save()
+    except IntegrityError as exc:  # the same eesId, configured or registered meanwhile
+        raise ProblemException(
+            403,
+            f"EES {profile['eesId']!r} is already known to this ECS.",
+            "EES_ALREADY_REGISTERED",
+        ) from exc
     return ees
 
 

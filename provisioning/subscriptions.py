@@ -164,7 +164,10 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 @transaction.atomic
 def patch(subscription_id: str, changes: dict[str, Any], link_for: Any) -> EECSubscription:
     sub = get(subscription_id)
-    body = merge_patch(sub.body, changes)
+    # requestTestNotification asked for one test notification when it was sent; it is not a
+    # standing part of the subscription (ECSServProvSubscriptionPatch cannot even carry it).
+    stored = {k: v for k, v in sub.body.items() if k != "requestTestNotification"}
+    body = merge_patch(stored, changes)
     if "expTime" not in changes:
         body["expTime"] = wire.format_datetime(sub.expires_at)
     from ecsportal.api import ThreeGPPAPIView
