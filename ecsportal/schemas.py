@@ -39,6 +39,8 @@ ROOT_SCHEMAS = (
     ("TS29571_CommonData.yaml", "PlmnIdNid"),
     ("TS29571_CommonData.yaml", "Snssai"),
     ("TS29558_Eees_EASRegistration.yaml", "EndPoint"),
+    # Named only by a query parameter of GetEESProfiles (eec-srv-cont-supp).
+    ("TS29558_Eees_EECContextRelocation.yaml", "EECSrvContinuitySupport"),
 )
 
 

@@ -203,6 +203,9 @@ ECS_SUBSCRIPTION_MAX_SECONDS = int(os.environ.get("ECS_SUBSCRIPTION_MAX_SECONDS"
 # Notifications: per-attempt timeout, longest backoff, and when to give up (seconds).
 ECS_NOTIFICATION_TIMEOUT = float(os.environ.get("ECS_NOTIFICATION_TIMEOUT", "5"))
 ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOFF", "60"))
+# A worker's claim on a notification it is delivering; after a crash the claim lapses and
+# another worker (or the restarted one) delivers it again.
+ECS_NOTIFICATION_LEASE_SECONDS = float(os.environ.get("ECS_NOTIFICATION_LEASE_SECONDS", "60"))
 ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
 # How partners reach this ECS (for the callbacks of our partner subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")

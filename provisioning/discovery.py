@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from django.http import QueryDict
-from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from ecsportal import schemas
 from ecsportal.api import ProblemException
@@ -39,26 +38,8 @@ PARAMS = {
 }
 
 
-# 3GPP's EECSrvContinuitySupport (TS29558_Eees_EECContextRelocation.yaml), written out here:
-# the schema bundle (ecsportal/openapi/3gpp-bundle.json) holds only the schemas reachable
-# from components.schemas, and GetEESProfiles names this one in a query parameter only.
-# ACRScenario is an open enumeration (any string).
-EEC_SRV_CONT_SUPP = {
-    "type": "object",
-    "properties": {
-        "srvContSupp": {"type": "boolean"},
-        "acrScenarios": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-    },
-    "required": ["srvContSupp"],
-}
-
-
 def _problems(value: Any, file_name: str, schema: str) -> list[dict[str, str]]:
-    if schema == "EECSrvContinuitySupport":
-        checker = OAS30Validator(EEC_SRV_CONT_SUPP, format_checker=oas30_format_checker)
-    else:
-        checker = schemas.validator(file_name, schema)
-    return schemas.invalid_params(checker, value)
+    return schemas.invalid_params(schemas.validator(file_name, schema), value)
 
 
 def _json_param(params: QueryDict, name: str, file_name: str, schema: str) -> Any:
