@@ -324,6 +324,9 @@ class EES(models.Model):
                 if self.pk
                 else None
             )
+            # EDN rows first, in a fixed order, so that concurrent saves cannot deadlock.
+            for edn_id in sorted({self.edn_id, previous_edn} - {None}):
+                lock_edn(edn_id)
             super().save(*args, **kwargs)
             reindex_ees(self)
             reindex_edn(self.edn)
@@ -413,8 +416,15 @@ def reindex_ees(ees: EES) -> None:
     )
 
 
+def lock_edn(edn_id: int | None) -> None:
+    """Serialize changes to one EDN's index rows (concurrent EES registrations, say)."""
+    if edn_id is not None:
+        list(EDN.objects.select_for_update().filter(pk=edn_id).values_list("pk", flat=True))
+
+
 def reindex_edn(edn: EDN) -> None:
     """Rebuild an EDN's index rows: its area keys and the PLMNs it serves."""
+    lock_edn(edn.pk)
     has_area = areas.restricts(edn.edn_topo_srv_area)
     served = areas.plmns_of(edn.edn_topo_srv_area)
     served |= {k for k in (areas.plmn_key(p) for p in edn.plmns or []) if k}
