@@ -13,9 +13,10 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -144,6 +145,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     if isinstance(exc, RequestDataTooBig):
         return problem_response(413, "The request body is larger than this server accepts.")
+    # Django parses form bodies lazily: whoever first reads request.POST (an authenticator
+    # looking for credentials, say) meets a malformed multipart or form body here.
+    if isinstance(exc, MultiPartParserError | BadRequest | SuspiciousOperation):
+        return problem_response(
+            400, "The request body cannot be parsed as its Content-Type says.", "INVALID_MSG_FORMAT"
+        )
     if isinstance(exc, exceptions.ValidationError):
         return problem_response(
             400,
@@ -309,7 +316,23 @@ def check_shape(body: Any) -> None:
                 )
             stack.extend((item, depth + 1, f"{pointer}/{i}") for i, item in enumerate(node))
         elif isinstance(node, dict):
+            for key in node:
+                if "\x00" in key:
+                    raise ProblemException(
+                        400,
+                        "NUL characters are not allowed.",
+                        "INVALID_MSG_FORMAT",
+                        [{"param": pointer, "reason": "a member name holds a NUL character"}],
+                    )
             stack.extend((value, depth + 1, f"{pointer}/{key}") for key, value in node.items())
+        elif isinstance(node, str) and "\x00" in node:
+            # No database stores NUL in text (PostgreSQL refuses it): say so up front.
+            raise ProblemException(
+                400,
+                "NUL characters are not allowed.",
+                "INVALID_MSG_FORMAT",
+                [{"param": pointer, "reason": "holds a NUL character"}],
+            )
 
 
 def _reject_constant(name: str) -> Any:

@@ -126,7 +126,25 @@ def _claim(limit: int) -> list[Notification]:
     return claimed
 
 
-def _post(notification: Notification) -> tuple[int | None, str, float]:
+# Credentials are never stored in the outbox: a header holds a reference such as
+# "partner-token:42", resolved by the app that registered the prefix when the request is sent.
+_header_resolvers: dict[str, Callable[[str], str]] = {}
+
+
+def register_header_resolver(prefix: str, resolve: Callable[[str], str]) -> None:
+    _header_resolvers[prefix] = resolve
+
+
+def _resolved_headers(headers: dict[str, str]) -> dict[str, str]:
+    resolved = {}
+    for name, value in headers.items():
+        prefix, _, ref = str(value).partition(":")
+        resolver = _header_resolvers.get(prefix + ":") if ref else None
+        resolved[name] = resolver(ref) if resolver else value
+    return {k: v for k, v in resolved.items() if v}
+
+
+def _post(notification: Notification, headers: dict[str, str]) -> tuple[int | None, str, float]:
     started = time.monotonic()
     problem = callbacks.problem_with(notification.destination)
     if problem:
@@ -135,7 +153,7 @@ def _post(notification: Notification) -> tuple[int | None, str, float]:
         response = requests.post(
             notification.destination,
             json=notification.payload,
-            headers={"Content-Type": "application/json", **notification.headers},
+            headers={"Content-Type": "application/json", **headers},
             timeout=_setting("ECS_NOTIFICATION_TIMEOUT", 5),
             allow_redirects=False,
         )
@@ -185,7 +203,10 @@ def deliver_due(limit: int = 32) -> int:
     if not claimed:
         return 0
     with ThreadPoolExecutor(max_workers=min(8, len(claimed))) as pool:
-        results = list(pool.map(_post, claimed))
+        # Credentials are resolved here, in the worker's own thread (it holds the database
+        # connection), and only the HTTP calls go to the pool.
+        headers = [_resolved_headers(n.headers) for n in claimed]
+        results = list(pool.map(_post, claimed, headers))
     for notification, (status, error, ms) in zip(claimed, results, strict=True):
         _record(notification, status, error, ms)
         if error:

@@ -9,11 +9,25 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import worker
-        from provisioning import sources
+        from provisioning import signals, sources
 
-        from . import cache, configsection, edge10  # noqa: F401  (registers file sections)
+        from . import (
+            cache,
+            configsection,  # noqa: F401  (registers file sections)
+            edge10,
+            partner_subscriptions,
+            subscriptions,
+        )
         from .source import PartnerSource
 
         edge10.register_schemas()
         sources.register(PartnerSource())
+        signals.inventory_changed.connect(
+            subscriptions.on_inventory_changed, dispatch_uid="partner-subscriptions"
+        )
+        worker.register_header_resolver(subscriptions.TOKEN_REF, subscriptions.bearer_for_partner)
         worker.register_periodic("sweep-partner-cache", cache.sweep, 60)
+        worker.register_periodic("expire-partner-subscriptions", subscriptions.expire, 10)
+        worker.register_periodic(
+            "subscribe-at-partners", partner_subscriptions.subscribe_pending, 2
+        )

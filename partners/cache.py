@@ -121,6 +121,16 @@ def store(
     return entry
 
 
+def replace_answer(
+    entry: ProvisioningCacheEntry, configs: list[dict[str, Any]], expires_at: dt.datetime
+) -> None:
+    """A new answer for an entry's query (a partner's notification), kept until ``expires_at``."""
+    entry.answer = configs
+    entry.fetched_at = timezone.now()
+    entry.expires_at = expires_at
+    entry.save(update_fields=["answer", "fetched_at", "expires_at"])
+
+
 def sweep() -> int:
     """Delete expired entries; returns how many."""
     deleted, _ = ProvisioningCacheEntry.objects.filter(expires_at__lte=timezone.now()).delete()

@@ -18,9 +18,18 @@ OPENAPI_PATH = Path(__file__).resolve().parent / "openapi" / OPENAPI_FILE
 API_NAME = "eecs-ecsserviceprovisioning"
 API_VERSION = "v1"
 REQUEST_PATH = f"/{API_NAME}/{API_VERSION}/request"
+SUBSCRIPTIONS_PATH = f"/{API_NAME}/{API_VERSION}/subscriptions"
+# Where we receive a partner's ServProvNotif (the notificationDestination we give it).
+NOTIFICATIONS_PATH = f"/{API_NAME}/{API_VERSION}/notifications"
 
 REQUEST_SCHEMA = (OPENAPI_FILE, "ServProvReq")
 RESPONSE_SCHEMA = (OPENAPI_FILE, "ServProvResp")
+SUBSCRIPTION_SCHEMA = (OPENAPI_FILE, "ServProvSubsc")
+SUBSCRIPTION_PATCH_SCHEMA = (OPENAPI_FILE, "ServProvSubscPatch")
+NOTIFICATION_SCHEMA = (OPENAPI_FILE, "ServProvNotif")
+
+# Members of a ServProvSubsc that are not part of the query (the rest is a ServProvReq).
+SUBSCRIPTION_ONLY_MEMBERS = ("notificationDestination", "expTime")
 
 # Members of an ECSServProvReq (EDGE-4) that are forwarded to a partner as they are.
 FORWARDED_MEMBERS = ("acProfs", "locInf", "connInfo", "ecspIds", "eecSvcContSupp", "suppFeat")
@@ -32,6 +41,29 @@ def register_schemas() -> None:
 
 def request_url(api_root: str) -> str:
     return api_root.rstrip("/") + REQUEST_PATH
+
+
+def subscriptions_url(api_root: str) -> str:
+    return api_root.rstrip("/") + SUBSCRIPTIONS_PATH
+
+
+def subscription_request(subscription: dict[str, Any]) -> dict[str, Any]:
+    """The ServProvReq a ServProvSubsc asks about (without its subscription members)."""
+    return {k: v for k, v in subscription.items() if k not in SUBSCRIPTION_ONLY_MEMBERS}
+
+
+def build_subscription(
+    request: dict[str, Any], destination: str, exp_time: str | None = None
+) -> dict[str, Any]:
+    """A ServProvSubsc for the query of a ServProvReq we sent."""
+    body = {**subscription_request(request), "notificationDestination": destination}
+    if exp_time:
+        body["expTime"] = exp_time
+    return body
+
+
+def notification(sub_id: str, configs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"subId": sub_id, "ednCnfgInfo": configs}
 
 
 def build_request(

@@ -252,6 +252,20 @@ class ProvisioningCacheEntry(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     hits = models.PositiveIntegerField(default=0)
     last_hit_at = models.DateTimeField(null=True, blank=True)
+    partner_subscription_id = models.CharField(
+        "partner subscription id",
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="Our subscription at the partner for this query (partners that subscribe).",
+    )
+    partner_subscription_expires = models.DateTimeField(
+        "partner subscription expires",
+        null=True,
+        blank=True,
+        help_text="When that subscription ends; without one, when to try subscribing again.",
+    )
 
     class Meta:
         verbose_name = "cached partner answer"
@@ -267,6 +281,29 @@ class ProvisioningCacheEntry(models.Model):
     @property
     def fresh(self) -> bool:
         return self.expires_at > timezone.now()
+
+
+class PartnerSubscription(models.Model):
+    """A partner ECS's subscription to the answer of one query (clause 8.17.2.4.2.3)."""
+
+    partner = models.ForeignKey(PartnerECS, on_delete=models.CASCADE, related_name="subscriptions")
+    subscription_id = models.CharField(max_length=64, unique=True)
+    body = models.JSONField(help_text="The ServProvSubsc as the partner sent it.")
+    notification_destination = models.URLField(max_length=1000)
+    expires_at = models.DateTimeField(db_index=True)
+    digest = models.CharField(
+        max_length=64, blank=True, default="", help_text="SHA-256 of the last answer."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "partner subscription"
+        verbose_name_plural = "partner subscriptions"
+        ordering = ["partner__partner_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.partner} {self.subscription_id}"
 
 
 class RetrievalAudit(models.Model):

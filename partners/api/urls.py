@@ -2,10 +2,22 @@
 
 from django.urls import path
 
-from .views import PartnerProvisioningRequestView
+from .views import (
+    PartnerNotificationsView,
+    PartnerProvisioningRequestView,
+    PartnerSubscriptionsView,
+    PartnerSubscriptionView,
+)
 
 app_name = "eecs-ecsserviceprovisioning"
 
 urlpatterns = [
     path("request", PartnerProvisioningRequestView.as_view(), name="request"),
+    path("subscriptions", PartnerSubscriptionsView.as_view(), name="subscriptions"),
+    path(
+        "subscriptions/<str:subscription_id>",
+        PartnerSubscriptionView.as_view(),
+        name="subscription",
+    ),
+    path("notifications", PartnerNotificationsView.as_view(), name="notifications"),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -11,18 +14,36 @@ from rest_framework.response import Response
 from access.authentication import OAuth2ClientAuthentication
 from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
 
-from .. import edge10, inbound
+from .. import edge10, inbound, partner_subscriptions, subscriptions
 from .authentication import IsPartner, PartnerTokenAuthentication, partner_of
 
 
-class PartnerProvisioningRequestView(ThreeGPPAPIView):
-    """``POST {apiRoot}/eecs-ecsserviceprovisioning/v1/request``: a partner ECS asks us."""
+class PartnerAPIView(ThreeGPPAPIView):
+    """An EDGE-10 operation: only partner ECSs, authenticated as for the request operation."""
 
     # A partner's static token, or an OAuth 2.0 token of a client that speaks for it.
     authentication_classes = [OAuth2ClientAuthentication, PartnerTokenAuthentication]
     permission_classes = [IsPartner]
     required_scope = "eecs-ecsserviceprovisioning"
     anonymous_allowed = False
+
+    def permission_denied(self, request: Request, message=None, code=None) -> None:
+        if request.auth is None or partner_of(request) is None:
+            inbound.record_rejection(None, 401, "no or unknown credentials")
+            raise exceptions.NotAuthenticated("Partner credentials are required.")
+        super().permission_denied(request, message, code)
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            super().perform_authentication(request)
+        except exceptions.AuthenticationFailed:
+            inbound.record_rejection(None, 401, "unknown credentials")
+            raise
+
+
+class PartnerProvisioningRequestView(PartnerAPIView):
+    """``POST {apiRoot}/eecs-ecsserviceprovisioning/v1/request``: a partner ECS asks us."""
+
     request_schema = edge10.REQUEST_SCHEMA
 
     @extend_schema(
@@ -55,15 +76,95 @@ class PartnerProvisioningRequestView(ThreeGPPAPIView):
             )
         return Response(result.body, status=result.status)
 
-    def permission_denied(self, request: Request, message=None, code=None) -> None:
-        if request.auth is None or partner_of(request) is None:
-            inbound.record_rejection(None, 401, "no or unknown credentials")
-            raise exceptions.NotAuthenticated("Partner credentials are required.")
-        super().permission_denied(request, message, code)
 
-    def perform_authentication(self, request: Request) -> None:
-        try:
-            super().perform_authentication(request)
-        except exceptions.AuthenticationFailed:
-            inbound.record_rejection(None, 401, "unknown credentials")
-            raise
+def _link(request: Request, sub: Any) -> str:
+    return request.build_absolute_uri(
+        reverse("eecs-ecsserviceprovisioning:subscription", args=[sub.subscription_id])
+    )
+
+
+TAGS = ["EDGE-10 partner ECS"]
+
+
+class PartnerSubscriptionsView(PartnerAPIView):
+    """``POST {apiRoot}/eecs-ecsserviceprovisioning/v1/subscriptions``: a partner subscribes."""
+
+    request_schema = edge10.SUBSCRIPTION_SCHEMA
+
+    @extend_schema(
+        operation_id="CreateEcsServProvSubsc",
+        summary="A partner ECS subscribes to service provisioning information (EDGE-10).",
+        description="Body ServProvSubsc; notifications ServProvNotif to its "
+        "notificationDestination. See partners/openapi/.",
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        tags=TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        body = self.validated_body(request)
+        sub = subscriptions.create(partner_of(request), body)
+        return Response(
+            subscriptions.representation(sub),
+            status=201,
+            headers={"Location": _link(request, sub)},
+        )
+
+
+class PartnerSubscriptionView(PartnerAPIView):
+    """``{apiRoot}/eecs-ecsserviceprovisioning/v1/subscriptions/{subscriptionId}``."""
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+
+    @extend_schema(
+        operation_id="UpdateIndEcsServProvSubsc",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        tags=TAGS,
+    )
+    def put(self, request: Request, subscription_id: str) -> Response:
+        partner = partner_of(request)
+        subscriptions.get(partner, subscription_id)  # 404 before judging the body
+        self.request_schema = edge10.SUBSCRIPTION_SCHEMA
+        body = self.validated_body(request)
+        sub = subscriptions.replace(partner, subscription_id, body)
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(
+        operation_id="ModifyIndEcsServProvSubsc",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        tags=TAGS,
+    )
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        partner = partner_of(request)
+        subscriptions.get(partner, subscription_id)
+        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
+            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.request_schema = edge10.SUBSCRIPTION_PATCH_SCHEMA
+        changes = self.validated_body(request)
+        sub = subscriptions.patch(partner, subscription_id, changes)
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(operation_id="DeleteIndEcsServProvSubsc", responses={204: None}, tags=TAGS)
+    def delete(self, request: Request, subscription_id: str) -> Response:
+        subscriptions.delete(partner_of(request), subscription_id)
+        return Response(status=204)
+
+
+class PartnerNotificationsView(PartnerAPIView):
+    """``POST {apiRoot}/eecs-ecsserviceprovisioning/v1/notifications``: a partner we
+    subscribed at notifies us (ServProvNotif); the cached answer is replaced."""
+
+    request_schema = edge10.NOTIFICATION_SCHEMA
+
+    @extend_schema(
+        operation_id="EcsServProvNotify",
+        request=OpenApiTypes.OBJECT,
+        responses={204: OpenApiResponse(description="The cached answer was replaced.")},
+        tags=TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        body = self.validated_body(request)
+        partner_subscriptions.receive(partner_of(request), body)
+        return Response(status=204)

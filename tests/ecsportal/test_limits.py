@@ -82,3 +82,13 @@ def test_admin_login_attempts_are_throttled(client):
     assert int(response["Retry-After"]) >= 1
     assert json.dumps(response.content.decode())  # a plain message, no stack trace
     assert "Traceback" not in response.content.decode()
+
+
+def test_a_nul_character_is_a_400_not_a_database_error(client):
+    # PostgreSQL cannot store NUL in text or jsonb; found by fuzzing the subscriptions API.
+    body = edge4_request(eecId="eec\u0000one")
+    response = post_json(client, EDGE4_REQUEST, body)
+    assert response.status_code == 400
+    assert response.json()["invalidParams"] == [
+        {"param": "/eecId", "reason": "holds a NUL character"}
+    ]

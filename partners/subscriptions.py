@@ -1,0 +1,259 @@
+"""Partner ECSs subscribing to us (TS 23.558 clause 8.17.2.4.2.3, the partner side).
+
+A partner's ``ServProvSubsc`` is a ``ServProvReq`` (the query whose answer it watches) plus a
+``notificationDestination``.  It is authorized exactly like the request operation
+(``policy.authorize``: enabled partner, its own ``reqEcsId``, a covering policy, the rate).
+Only the partner that created a subscription can see, change or delete it.
+
+Whenever what we provision changes (``signals.inventory_changed``, inside the change's
+transaction) every live partner subscription is evaluated again with our own EDNs only --
+never partner cache entries, so two subscribing ECSs can never notify each other in a loop
+-- and disclosed as the partner's covering policy allows.  Where the answer changed
+(lifetimes ignored) and is not empty, a ``ServProvNotif`` goes into the outbox with the
+credential we present to that partner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ecsportal.api import ProblemException, ThreeGPPAPIView
+from notifications import callbacks, worker
+from provisioning import matching, wire
+from provisioning.areas import plmn_key
+from provisioning.models import ECSConfiguration
+from provisioning.query import ProvisioningQuery
+from provisioning.subscriptions import digest, merge_patch
+
+from . import audit, cache, edge10, policy
+from .models import AuthorizationPolicy, PartnerECS, PartnerSubscription, RetrievalAudit
+
+KIND = "partner-subscription"
+
+LinkFor = Callable[[PartnerSubscription], str]
+
+
+def _query(request: dict[str, Any]) -> ProvisioningQuery:
+    return ProvisioningQuery.from_request(edge10.query_body(request))
+
+
+def _canonical(request: dict[str, Any], query: ProvisioningQuery) -> dict[str, Any]:
+    return cache.canonical_query(query, plmn_key(request.get("servingPlmn")), False)
+
+
+TOKEN_REF = "partner-token:"
+
+
+def bearer_for_partner(partner_pk: str) -> str:
+    """The Authorization value for a partner, read when a notification is sent."""
+    partner = PartnerECS.objects.filter(pk=partner_pk).first()
+    token = partner.resolved_outbound_token() if partner else ""
+    return f"Bearer {token}" if token else ""
+
+
+def _authorize(partner: PartnerECS, body: dict[str, Any], action: str) -> AuthorizationPolicy:
+    """The covering policy, or a ProblemException as the request operation would answer."""
+    request = edge10.subscription_request(body)
+    query = _query(request)
+    decision = policy.authorize(partner, request, query)
+    if not decision.allowed:
+        audit.write(
+            [
+                audit.entry(
+                    RetrievalAudit.INBOUND,
+                    partner,
+                    _canonical(request, query),
+                    decision=RetrievalAudit.DENIED,
+                    reason=f"{action}: {decision.cause}: {decision.reason}",
+                    status=decision.status,
+                )
+            ]
+        )
+        headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
+        raise ProblemException(decision.status, decision.reason, decision.cause, headers=headers)
+    assert decision.policy is not None
+    return decision.policy
+
+
+def covering_policy(partner: PartnerECS, request: dict[str, Any]) -> AuthorizationPolicy | None:
+    """The policy that covers a query now, as ``policy.authorize`` picks it (no rate counted)."""
+    if not partner.enabled or request.get("reqEcsId") != partner.partner_id:
+        return None
+    query = _query(request)
+    serving = plmn_key(request.get("servingPlmn"))
+    now = timezone.now()
+    for candidate in sorted(partner.policies.all(), key=lambda p: (p.policy_id, p.pk)):
+        if candidate.in_force(now) and not policy.covers(candidate, serving, query.eas_ids):
+            return candidate
+    return None
+
+
+def answer_now(
+    partner: PartnerECS, body: dict[str, Any], granted: AuthorizationPolicy | None = None
+) -> list[dict[str, Any]]:
+    """The EDNConfigInfo objects we would disclose to the partner for this query now."""
+    request = edge10.subscription_request(body)
+    granted = granted or covering_policy(partner, request)
+    if granted is None:
+        return []
+    config = ECSConfiguration.load()
+    matches = policy.disclose(granted, matching.match(_query(request), config.home_plmn_keys()))
+    seconds = granted.lifetime
+    if seconds is None:
+        seconds = config.provisioning_lifetime
+    lifetime = timezone.now() + dt.timedelta(seconds=seconds)
+    return [
+        wire.edn_config_info(m.edn, [wire.ees_info(e) for e in m.eess], lifetime) for m in matches
+    ]
+
+
+def _granted_expiry(proposed: str | None) -> dt.datetime:
+    latest = timezone.now() + dt.timedelta(seconds=settings.ECS_SUBSCRIPTION_MAX_SECONDS)
+    if not proposed:
+        return latest
+    when = wire.parse_datetime(proposed)
+    if when is None or when <= timezone.now():
+        raise ProblemException(
+            400,
+            "expTime must be a future date-time.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/expTime", "reason": "must be a date-time in the future"}],
+        )
+    return min(when, latest)
+
+
+def _check_destination(body: dict[str, Any]) -> str:
+    destination = body["notificationDestination"]
+    problem = callbacks.problem_with(destination)
+    if problem:
+        raise ProblemException(
+            400,
+            f"notificationDestination {problem}.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/notificationDestination", "reason": problem}],
+        )
+    return destination
+
+
+def _audit_allowed(partner: PartnerECS, body: dict[str, Any], reason: str, count: int) -> None:
+    request = edge10.subscription_request(body)
+    audit.write(
+        [
+            audit.entry(
+                RetrievalAudit.INBOUND,
+                partner,
+                _canonical(request, _query(request)),
+                reason=reason,
+                edn_count=count,
+            )
+        ]
+    )
+
+
+def representation(sub: PartnerSubscription) -> dict[str, Any]:
+    return {**sub.body, "expTime": wire.format_datetime(sub.expires_at)}
+
+
+def create(partner: PartnerECS, body: dict[str, Any]) -> PartnerSubscription:
+    # Authorized outside the transaction, so that a refusal's audit row is kept.
+    granted = _authorize(partner, body, "subscription")
+    destination = _check_destination(body)
+    expires_at = _granted_expiry(body.get("expTime"))
+    with transaction.atomic():
+        configs = answer_now(partner, body, granted)
+        sub = PartnerSubscription.objects.create(
+            partner=partner,
+            subscription_id=uuid.uuid4().hex,
+            body=body,
+            notification_destination=destination,
+            expires_at=expires_at,
+            digest=digest(configs),
+        )
+        _audit_allowed(partner, body, f"subscription {sub.subscription_id} created", len(configs))
+    return sub
+
+
+def get(partner: PartnerECS, subscription_id: str) -> PartnerSubscription:
+    """The partner's own live subscription; anyone else's is as unknown as a missing one."""
+    sub = PartnerSubscription.objects.filter(
+        partner=partner, subscription_id=subscription_id, expires_at__gt=timezone.now()
+    ).first()
+    if sub is None:
+        raise ProblemException(404, "No such subscription.", "RESOURCE_NOT_FOUND")
+    return sub
+
+
+def replace(partner: PartnerECS, subscription_id: str, body: dict[str, Any]) -> PartnerSubscription:
+    get(partner, subscription_id)
+    granted = _authorize(partner, body, f"subscription {subscription_id} update")
+    destination = _check_destination(body)
+    expires_at = _granted_expiry(body.get("expTime"))
+    with transaction.atomic():
+        sub = get(partner, subscription_id)
+        configs = answer_now(partner, body, granted)
+        sub.body = body
+        sub.notification_destination = destination
+        sub.expires_at = expires_at
+        sub.digest = digest(configs)
+        sub.save()
+        _audit_allowed(partner, body, f"subscription {subscription_id} updated", len(configs))
+    return sub
+
+
+def patch(
+    partner: PartnerECS, subscription_id: str, changes: dict[str, Any]
+) -> PartnerSubscription:
+    sub = get(partner, subscription_id)
+    body = merge_patch(sub.body, changes)
+    if "expTime" not in changes:
+        body["expTime"] = wire.format_datetime(sub.expires_at)
+    ThreeGPPAPIView.check_schema(body, *edge10.SUBSCRIPTION_SCHEMA)
+    return replace(partner, subscription_id, body)
+
+
+@transaction.atomic
+def delete(partner: PartnerECS, subscription_id: str) -> None:
+    get(partner, subscription_id).delete()
+
+
+def evaluate_all() -> int:
+    """Notify every live partner subscription whose answer changed; returns how many."""
+    notified = 0
+    live = PartnerSubscription.objects.filter(expires_at__gt=timezone.now()).select_related(
+        "partner"
+    )
+    for sub in live.order_by("pk"):
+        configs = answer_now(sub.partner, sub.body)
+        new_digest = digest(configs)
+        if new_digest == sub.digest:
+            continue
+        sub.digest = new_digest
+        sub.save(update_fields=["digest", "updated"])
+        if not configs:
+            continue  # ednCnfgInfo needs an item: the next non-empty answer is notified
+        worker.enqueue(
+            KIND,
+            sub.subscription_id,
+            sub.notification_destination,
+            edge10.notification(sub.subscription_id, configs),
+            # A reference, resolved at delivery: the token itself never enters the outbox.
+            headers={"Authorization": f"{TOKEN_REF}{sub.partner_id}"},
+        )
+        notified += 1
+    return notified
+
+
+def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
+    evaluate_all()
+
+
+def expire() -> int:
+    deleted, _ = PartnerSubscription.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
