@@ -1,0 +1,701 @@
+"""The benchmark run: start what it needs, measure, print one table, clean up.
+
+What is measured, in one run, on PostgreSQL + Redis with gunicorn in production mode:
+
+* floor       ``GET /api/ping`` (DRF, no database): what the stack costs by itself;
+* local@N     EDGE-4 requests matched locally against N EESs (``--sizes``), each request at
+              a random EDN's TAI asking for a random EAS id (a handful of EESs match);
+* hit         EDGE-4 requests of a roaming UE answered from the partner cache;
+* miss        the same, every request a new location (a new cache key): a partner call each;
+* partner     the partner's own EDGE-10 endpoint, asked directly with the same kind of body;
+* single flight  N concurrent identical misses: how many calls the partner received;
+* import      ``manage.py ecs_apply`` of the largest inventory into an empty database;
+* steady      gunicorn worker memory after 10,000 and 100,000 EDGE-4 requests (``--steady``).
+
+Local data sets are loaded with bench/loader.py (bulk, the same rows as ``ecs_apply``);
+``ecs_apply`` itself is measured by the import row.  Servers are stopped, databases dropped
+and the bench's Redis keys deleted at the end, also on failure and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import datasets, report, servers, wrk
+
+REPO = servers.REPO
+EDGE4 = "/eecs-serviceprovisioning/v1/request"
+EDGE10 = "/eecs-ecsserviceprovisioning/v1/request"
+PING = "/api/ping"
+GIB = 1024**3
+MIB = 1024**2
+
+
+def label(size: int) -> str:
+    """1000 -> "1k", 100000 -> "100k"."""
+    if size >= 1000 and size % 1000 == 0:
+        return f"{size // 1000}k"
+    return str(size)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v.replace("_", "")) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from exc
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"need positive whole numbers: {text!r}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark ECS Portal in production mode (gunicorn, PostgreSQL, Redis).",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=[1000, 10000, 100000],
+        help="inventory sizes in EESs, comma-separated (default 1000,10000,100000)",
+    )
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16, help="wrk -c (default 16)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers per server (default: gunicorn.conf.py's, 2 x CPUs + 1)",
+    )
+    parser.add_argument(
+        "--steady",
+        type=_int_list,
+        default=[10000, 100000],
+        help="EDGE-4 request counts after which worker memory is read (default 10000,100000)",
+    )
+    parser.add_argument(
+        "--steady-size",
+        type=int,
+        default=None,
+        help="inventory size the steady-state rows run against (default: the smallest)",
+    )
+    parser.add_argument(
+        "--import-size",
+        type=int,
+        default=None,
+        help="EESs in the file ecs_apply imports (default: the largest of --sizes)",
+    )
+    parser.add_argument(
+        "--import-timeout", type=float, default=1200, help="seconds (default 1200: 20 min)"
+    )
+    parser.add_argument("--no-import", action="store_true", help="skip the import row")
+    parser.add_argument(
+        "--single-flight", type=int, default=200, help="concurrent identical misses (200)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO / "bench" / "results",
+        help="where latest.json, latency.png and logs/ go (default bench/results)",
+    )
+    options = parser.parse_args(argv)
+    options.sizes = sorted(set(options.sizes))
+    options.steady = sorted(set(options.steady))
+    if options.import_size is None:
+        options.import_size = max(options.sizes)
+    if options.steady_size is None:
+        options.steady_size = options.sizes[0]
+    elif options.steady_size not in options.sizes:
+        parser.error("--steady-size must be one of --sizes")
+    return options
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class Bench:
+    """One benchmark run; ``run()`` returns the process exit code."""
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.options = options
+        self.tag = secrets.token_hex(3)
+        self.databases = servers.Databases(self.tag)
+        self.servers: list[servers.Server] = []
+        self.prefixes: list[str] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"ecs-bench-{self.tag}-"))
+        self.logs = options.output / "logs"
+        self.home_to_visited = "tok-home-to-visited-" + secrets.token_hex(16)
+        self.visited_to_home = "tok-visited-to-home-" + secrets.token_hex(16)
+        self.home_port = servers.free_port()
+        self.visited_port = servers.free_port()
+        self.load_before = os.getloadavg()[0]
+        self.code = ""
+        workers = options.workers or multiprocessing.cpu_count() * 2 + 1
+        self.results: dict[str, Any] = {
+            "meta": {
+                "started": _now_iso(),
+                "commit": _git("rev-parse", "--short", "HEAD"),
+                "uncommitted_changes": bool(_git("status", "--porcelain")),
+                "host": platform.node(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "duration": options.duration,
+                "connections": options.connections,
+                "threads": options.threads,
+                "workers": workers,
+                "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
+                "sizes": options.sizes,
+                "database": "PostgreSQL",
+                "cache": "Redis",
+                "edge4_auth": "anonymous (ECS_REQUIRE_AUTH=0)",
+                "client_rate_limit": "on, never reached (ECS_CLIENT_RATE_PER_MINUTE=100000000)",
+            },
+            "rows": [],
+            "targets": [],
+        }
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def env(self, database_url: str, name: str) -> dict[str, str]:
+        prefix = f"ecs-bench-{self.tag}-{name}"
+        if prefix not in self.prefixes:
+            self.prefixes.append(prefix)
+        return servers.server_env(database_url, prefix, self.workdir / f"{name}-var")
+
+    def write(self, name: str, document: dict[str, Any]) -> Path:
+        return datasets.write_json(document, self.workdir / name)
+
+    def server(self, name: str, port: int, env: dict[str, str]) -> servers.Server:
+        server = servers.Server(
+            name, port, env, self.logs / f"{name}.log", workers=self.options.workers
+        )
+        self.servers.append(server)
+        self.start(server)
+        return server
+
+    def start(self, server: servers.Server) -> None:
+        """Start a server; note the code it runs (the work tree may change during a run)."""
+        server.start()
+        self.code = _git("rev-parse", "--short", "HEAD") + (
+            "+changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
+        )
+        self.results["meta"].setdefault("code_per_server", []).append(
+            {"server": server.name, "started": _now_iso(), "code": self.code}
+        )
+
+    def stop(self, server: servers.Server) -> None:
+        server.stop()
+        if server in self.servers:
+            self.servers.remove(server)
+
+    def wrk(self, url: str, **kwargs: Any) -> wrk.WrkResult:
+        options = self.options
+        kwargs.setdefault("duration", options.duration)
+        return wrk.run(url, connections=options.connections, threads=options.threads, **kwargs)
+
+    def warm(self, url: str, **kwargs: Any) -> None:
+        """A short unrecorded run first: imports, connections and caches settle."""
+        self.load_before = os.getloadavg()[0]
+        self.wrk(url, **{**kwargs, "duration": min(2.0, self.options.duration)})
+
+    def row(self, name: str, kind: str, result: wrk.WrkResult | None, **extra: Any) -> dict:
+        row: dict[str, Any] = {
+            "name": name,
+            "kind": kind,
+            # Other work on the machine skews every number: the 1-minute load average just
+            # before this row's warm-up, and right after its measurement.
+            "load_avg_before": round(self.load_before, 2),
+            "load_avg_after": round(os.getloadavg()[0], 2),
+            "code": self.code,
+        }
+        if result is not None:
+            row.update(
+                rps=round(result.rps, 1),
+                p50_ms=round(result.p50_ms, 3),
+                p99_ms=round(result.p99_ms, 3),
+                requests=result.requests,
+                errors=result.errors,
+                statuses={str(k): v for k, v in sorted(result.statuses.items())},
+                wrk=result.to_json(),
+            )
+        row.update(extra)
+        self.results["rows"].append(row)
+        shown = {k: row.get(k) for k in ("rps", "p50_ms", "p99_ms", "requests", "errors")}
+        self.say(f"  {name}: {shown} {row.get('notes', '')}")
+        return row
+
+    def partner_calls(self, visited: servers.Server, since: str) -> list[dict[str, Any]]:
+        return servers.inbound_audit(visited.env, since)
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        problems = servers.check_services()
+        if problems:
+            print("Cannot run the benchmarks:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 2
+        if not report.have_matplotlib():
+            self.say(
+                "matplotlib is not installed: no chart (bench/results/latency.png) this time.\n"
+                f"  Install it with: {report.INSTALL_HINT}"
+            )
+        self.logs.mkdir(parents=True, exist_ok=True)
+        meta = self.results["meta"]
+        meta["postgres_max_connections"] = servers.postgres_max_connections()
+        # Persistent connections (CONN_MAX_AGE): up to one per gunicorn thread, two servers.
+        wanted = 2 * meta["workers"] * meta["gunicorn_threads"]
+        if meta["postgres_max_connections"] and wanted >= 0.8 * meta["postgres_max_connections"]:
+            self.say(
+                f"Warning: the two servers may hold {wanted} PostgreSQL connections; "
+                f"max_connections is {meta['postgres_max_connections']}, shared with "
+                "anything else using this PostgreSQL (requests may fail with 500)."
+            )
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._measure()
+        except KeyboardInterrupt:
+            self.say("\nInterrupted: stopping servers and dropping databases.")
+            return 130
+        finally:
+            self.cleanup()
+            signal.signal(signal.SIGTERM, previous)
+        self._targets()
+        self.results["meta"]["finished"] = _now_iso()
+        text = report.table(self.results)
+        self.say("\n" + text + "\n")
+        out = self.options.output
+        report.save_json(self.results, out / "latest.json")
+        self.say(f"Saved {out / 'latest.json'}")
+        if report.chart(self.results, out / "latency.png"):
+            self.say(f"Saved {out / 'latency.png'}")
+        else:
+            self.say(f"No chart: matplotlib is missing. Install it with: {report.INSTALL_HINT}")
+        return 0
+
+    def _measure(self) -> None:
+        options = self.options
+        self.say(
+            f"ECS Portal benchmark {self.tag}: sizes {options.sizes}, wrk -t{options.threads} "
+            f"-c{options.connections} -d{options.duration:g}s, "
+            f"{self.results['meta']['workers']} gunicorn workers per server; "
+            f"logs in {self.logs}"
+        )
+        home_url = f"http://127.0.0.1:{self.home_port}"
+        visited_url = f"http://127.0.0.1:{self.visited_port}"
+
+        self.say("Partner ECS (visited): database, configuration, gunicorn")
+        visited_env = self.env("", "partner")
+        visited_env["DATABASE_URL"] = self.databases.create_migrated("partner", visited_env)
+        config = datasets.visited_config(home_url, self.home_to_visited, self.visited_to_home)
+        servers.manage(["ecs_apply", str(self.write("partner.json", config))], visited_env)
+        visited = self.server("partner", self.visited_port, visited_env)
+
+        for size in options.sizes:
+            home = self._start_home(size, visited_url)
+            self._verify_local(home, size)
+            if size == options.sizes[0]:
+                self._floor(home)
+            self._local(home, size)
+            if size == options.sizes[0]:
+                self._federation(home, visited, size)
+            if size == options.steady_size and options.steady:
+                self.stop(home)
+                self.servers.append(home)
+                self.start(home)
+                self._steady(home, size)
+            self.stop(home)
+            self.databases.drop(home.env["DATABASE_URL"])
+        self.stop(visited)
+        if not options.no_import:
+            self._import(options.import_size)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _start_home(self, size: int, visited_url: str) -> servers.Server:
+        self.say(f"Home ECS with {size:,} EESs: database, bulk load, federation config, gunicorn")
+        env = self.env("", f"home-{label(size)}")
+        env["DATABASE_URL"] = self.databases.create_migrated(f"home_{size}", env)
+        inventory = self.write(f"inventory-{size}.json", datasets.inventory(size))
+        loaded = servers.bulk_load(inventory, env)
+        self.results.setdefault("loads", {})[str(size)] = loaded
+        self.say(f"  loaded {loaded}")
+        federation = datasets.home_federation(
+            visited_url, self.home_to_visited, self.visited_to_home
+        )
+        servers.manage(["ecs_apply", str(self.write("home-federation.json", federation))], env)
+        return self.server(f"home-{label(size)}", self.home_port, env)
+
+    def _verify_local(self, home: servers.Server, size: int) -> None:
+        response = requests.post(home.url + EDGE4, json=datasets.local_request(0, 0), timeout=30)
+        if response.status_code in (401, 403):
+            raise RuntimeError(
+                f"EDGE-4 refused the benchmark's anonymous request ({response.status_code}), "
+                f"although it sets ECS_REQUIRE_AUTH=0: {response.text[:500]}"
+            )
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"local check at {size} EESs: {response.status_code} {response.text[:500]}"
+            )
+        eess = [e["eesId"] for c in response.json().get("ednCnfgInfo", []) for e in c["eess"]]
+        if not eess:
+            raise RuntimeError(f"local check at {size} EESs: 200 without EESs")
+        self.say(f"  check: 200 with {len(eess)} EESs ({', '.join(eess)})")
+
+    def _floor(self, home: servers.Server) -> None:
+        self.say("floor: GET /api/ping")
+        response = requests.get(home.url + PING, timeout=10)
+        if response.status_code != 200 or response.json() != {"status": "ok"}:
+            raise RuntimeError(f"/api/ping: {response.status_code} {response.text[:200]}")
+        self.warm(home.url + PING, method="GET")
+        result = self.wrk(home.url + PING, method="GET")
+        self.row("floor", "floor", result, notes="GET /api/ping (DRF, no DB)")
+
+    def _local(self, home: servers.Server, size: int) -> None:
+        self.say(f"local@{label(size)}: EDGE-4 matched against {size:,} EESs")
+        template = json.dumps(datasets.local_request(0, 0), separators=(",", ":")).replace(
+            f'"tac":"{datasets.tac(0)}"', '"tac":"@EDNTAC@"'
+        )
+        template = template.replace(datasets.app_id(0), "@APP@")
+        edns = datasets.edn_count(size)
+        self.warm(home.url + EDGE4, body_template=template, edns=edns)
+        result = self.wrk(home.url + EDGE4, body_template=template, edns=edns)
+        keys = servers.count_redis_keys(home.env["CACHE_KEY_PREFIX"])
+        self.row(
+            f"local@{label(size)}",
+            "local",
+            result,
+            size=size,
+            redis_keys=keys,
+            notes=f"random TAI of {edns:,} EDNs; statuses {result.statuses}; {keys:,} Redis keys",
+        )
+
+    def _federation(self, home: servers.Server, visited: servers.Server, size: int) -> None:
+        self.say("hit: roaming UE, answered from the partner cache")
+        roaming = datasets.roaming_request()
+        first = requests.post(home.url + EDGE4, json=roaming, timeout=30)
+        eess = [e["eesId"] for c in first.json().get("ednCnfgInfo", []) for e in c["eess"]]
+        if first.status_code != 200 or not eess:
+            raise RuntimeError(f"roaming check: {first.status_code} {first.text[:500]}")
+        self.say(f"  check: 200 with {len(eess)} EESs from the partner ({', '.join(eess)})")
+        self.warm(home.url + EDGE4, body=roaming)
+        since = _now_iso()
+        result = self.wrk(home.url + EDGE4, body=roaming)
+        calls = len(self.partner_calls(visited, since))
+        self.row(
+            "hit",
+            "hit",
+            result,
+            size=size,
+            partner_calls=calls,
+            notes=f"home at {label(size)} EESs; partner calls during run: {calls}",
+        )
+
+        self.say("miss: roaming UE, a new location (cache key) every request")
+        template = json.dumps(datasets.roaming_request("@UTAC@", "@UCELL@"), separators=(",", ":"))
+        self.warm(home.url + EDGE4, body_template=template)
+        since = _now_iso()
+        prefix = f"{secrets.randbelow(0xF000) + 0x1000:04X}"
+        result = self.wrk(home.url + EDGE4, body_template=template, prefix=prefix)
+        needle = f"tai:002-02:{prefix}".lower()
+        calls = sum(
+            needle in json.dumps(r.get("query")).lower() for r in self.partner_calls(visited, since)
+        )
+        self.row(
+            "miss",
+            "miss",
+            result,
+            size=size,
+            partner_calls=calls,
+            notes=f"partner calls for this run's requests: {calls}",
+        )
+
+        self.say("partner: the partner's EDGE-10 endpoint, directly")
+        template = json.dumps(datasets.partner_request("@UTAC@", "@UCELL@"), separators=(",", ":"))
+        auth = f"Bearer {self.home_to_visited}"
+        direct = requests.post(
+            visited.url + EDGE10,
+            json=datasets.partner_request(),
+            headers={"Authorization": auth},
+            timeout=30,
+        )
+        if direct.status_code != 200:
+            raise RuntimeError(f"partner check: {direct.status_code} {direct.text[:500]}")
+        self.warm(visited.url + EDGE10, body_template=template, auth=auth)
+        result = self.wrk(visited.url + EDGE10, body_template=template, auth=auth)
+        self.row("partner", "partner", result, notes="POST EDGE-10 on the partner, Bearer token")
+
+        self._single_flight(home, visited)
+
+    def _single_flight(self, home: servers.Server, visited: servers.Server) -> None:
+        count = self.options.single_flight
+        self.load_before = os.getloadavg()[0]
+        self.say(f"single flight: {count} concurrent identical misses")
+        unique_tac = f"{secrets.randbelow(0xFFFFFF):06X}"
+        body = json.dumps(datasets.roaming_request(unique_tac, "0000ABCDE")).encode()
+        barrier = threading.Barrier(count)
+        headers = {"Content-Type": "application/json"}
+
+        def one(_: int) -> tuple[int, float]:
+            session = requests.Session()
+            try:
+                barrier.wait(timeout=60)
+                started = time.perf_counter()
+                response = session.post(home.url + EDGE4, data=body, headers=headers, timeout=60)
+                return response.status_code, (time.perf_counter() - started) * 1000
+            finally:
+                session.close()
+
+        since = _now_iso()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            outcomes = list(pool.map(one, range(count)))
+        rows = self.partner_calls(visited, since)
+        needle = f"tai:002-02:{unique_tac}".lower()
+        calls = [r for r in rows if needle in json.dumps(r.get("query")).lower()]
+        statuses: dict[str, int] = {}
+        for status, _ in outcomes:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        latencies = sorted(ms for _, ms in outcomes)
+
+        def pct(p: float) -> float:
+            return latencies[max(0, min(len(latencies) - 1, round(p / 100 * len(latencies)) - 1))]
+
+        self.row(
+            "single flight",
+            "single_flight",
+            None,
+            requests=count,
+            errors=sum(v for k, v in statuses.items() if not k.startswith("2")),
+            p50_ms=round(pct(50), 3),
+            p99_ms=round(pct(99), 3),
+            partner_calls=len(calls),
+            statuses=statuses,
+            notes=f"partner calls: {len(calls)}; statuses {statuses}; client-side latency",
+        )
+
+    def _steady(self, home: servers.Server, size: int) -> None:
+        template = json.dumps(datasets.local_request(0, 0), separators=(",", ":")).replace(
+            f'"tac":"{datasets.tac(0)}"', '"tac":"@EDNTAC@"'
+        )
+        template = template.replace(datasets.app_id(0), "@APP@")
+        edns = datasets.edn_count(size)
+        before = home.worker_rss()
+        self.results["steady_start"] = before
+        done = 0
+        for target in self.options.steady:
+            self.say(f"steady: EDGE-4 (local@{label(size)}) up to {target:,} requests since start")
+            self.load_before = os.getloadavg()[0]
+            result = self.wrk(
+                home.url + EDGE4,
+                body_template=template,
+                edns=edns,
+                limit=target - done,
+                duration=6 * 3600,
+            )
+            done += result.requests
+            memory = home.worker_rss()
+            keys = servers.count_redis_keys(home.env["CACHE_KEY_PREFIX"])
+            self.row(
+                f"steady@{label(target)}",
+                "steady",
+                result,
+                size=size,
+                after_requests=done,
+                worker_rss_sum=memory["sum"],
+                worker_rss_max=memory["max"],
+                workers=memory["workers"],
+                redis_keys=keys,
+                notes=(
+                    f"after {done:,} requests: worker VmRSS sum {memory['sum'] / MIB:.1f} MiB "
+                    f"over {memory['workers']} workers (max {memory['max'] / MIB:.1f} MiB; "
+                    f"at start sum {before['sum'] / MIB:.1f}); {keys:,} Redis keys"
+                ),
+            )
+
+    def _import(self, size: int) -> None:
+        timeout = self.options.import_timeout
+        self.load_before = os.getloadavg()[0]
+        self.code = _git("rev-parse", "--short", "HEAD") + (
+            "+changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
+        )
+        self.say(
+            f"import: ecs_apply of {size:,} EESs into an empty PostgreSQL database "
+            f"(timeout {timeout:g} s)"
+        )
+        env = self.env("", "import")
+        env["DATABASE_URL"] = self.databases.create_migrated("import", env)
+        path = self.write(f"inventory-{size}.json", datasets.inventory(size))
+        outcome = servers.timed_manage(
+            ["ecs_apply", str(path)], env, timeout, self.logs / "import.log"
+        )
+        if outcome.timed_out:
+            status = "timeout"
+        elif outcome.returncode == 0:
+            status = "ok"
+        else:
+            status = f"failed ({outcome.returncode})"
+        self.row(
+            f"import@{label(size)}",
+            "import",
+            None,
+            size=size,
+            status=status,
+            seconds=round(outcome.seconds, 1),
+            peak_rss_bytes=outcome.peak_rss_bytes,
+            notes=(
+                f"ecs_apply {status}: {outcome.seconds:.1f} s wall, "
+                f"peak RSS {outcome.peak_rss_bytes / MIB:.0f} MiB"
+                + (f" (killed at {timeout:g} s)" if outcome.timed_out else "")
+            ),
+        )
+        if outcome.returncode not in (0, None):
+            self.say(outcome.output)
+        self.databases.drop(env["DATABASE_URL"])
+
+    # --- targets ---------------------------------------------------------------------------
+
+    def _find(self, kind: str, name: str | None = None) -> dict[str, Any] | None:
+        for row in self.results["rows"]:
+            if row["kind"] == kind and (name is None or row["name"] == name):
+                return row
+        return None
+
+    def _target(
+        self, name: str, measured: float | str | None, goal: str, passed: bool | None, **kw: Any
+    ) -> None:
+        if isinstance(measured, float):
+            shown = f"{measured:.2f}"
+        else:
+            shown = "-" if measured is None else str(measured)
+        self.results["targets"].append(
+            {"name": name, "measured": shown, "goal": goal, "passed": passed, **kw}
+        )
+
+    def _targets(self) -> None:
+        floor = self._find("floor")
+        local = sorted(
+            (r for r in self.results["rows"] if r["kind"] == "local"), key=lambda r: r["size"]
+        )
+        hit, miss, partner = self._find("hit"), self._find("miss"), self._find("partner")
+        flight, imported = self._find("single_flight"), self._find("import")
+        steady = [r for r in self.results["rows"] if r["kind"] == "steady"]
+
+        if floor and local:
+            big = local[-1]
+            ratio = big["rps"] / floor["rps"] if floor["rps"] else None
+            self._target(
+                f"local@{label(big['size'])} rps / floor rps",
+                ratio,
+                ">= 0.50",
+                None if ratio is None else ratio >= 0.50,
+            )
+        if floor and hit:
+            ratio = hit["rps"] / floor["rps"] if floor["rps"] else None
+            self._target(
+                "hit rps / floor rps", ratio, ">= 0.45", None if ratio is None else ratio >= 0.45
+            )
+        if len(local) >= 2:
+            ratio = local[-1]["p50_ms"] / local[0]["p50_ms"]
+            self._target(
+                f"local p50@{label(local[-1]['size'])} / p50@{label(local[0]['size'])}",
+                ratio,
+                "<= 1.2",
+                ratio <= 1.2,
+            )
+        else:
+            self._target("local p50@100k / p50@1k", None, "<= 1.2", None, notes="one size only")
+        if miss and partner:
+            delta = miss["p50_ms"] - partner["p50_ms"]
+            self._target("miss p50 - partner p50 (ms)", delta, "<= 5", delta <= 5)
+        if flight:
+            calls = flight["partner_calls"]
+            self._target("single flight: partner calls", calls, "1", calls == 1)
+        if imported:
+            size = label(imported["size"])
+            if imported["status"] == "timeout":
+                self._target(f"import@{size} time (s)", "timeout", "<= 120", False)
+            else:
+                self._target(
+                    f"import@{size} time (s)",
+                    float(imported["seconds"]),
+                    "<= 120",
+                    imported["status"] == "ok" and imported["seconds"] <= 120,
+                )
+            peak = imported["peak_rss_bytes"] / GIB
+            self._target(
+                f"import@{size} peak memory (GiB)",
+                peak,
+                "<= 1",
+                peak <= 1,
+                notes="until killed" if imported["status"] == "timeout" else "",
+            )
+        if len(steady) >= 2:
+            ratio = steady[-1]["worker_rss_sum"] / steady[0]["worker_rss_sum"]
+            self._target(
+                f"worker memory {steady[-1]['name'][7:]} / {steady[0]['name'][7:]} (sum)",
+                ratio,
+                "<= 1.1",
+                ratio <= 1.1,
+            )
+
+    # --- cleanup ---------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        # A second Ctrl-C during cleanup must not leave servers or databases behind.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for server in list(self.servers):
+                try:
+                    server.stop()
+                except Exception as exc:
+                    print(f"  could not stop {server.name}: {exc}")
+            self.servers.clear()
+            self.databases.drop_all()
+            try:
+                servers.delete_redis_keys(self.prefixes)
+            except Exception as exc:
+                print(f"  could not delete Redis keys {self.prefixes}: {exc}")
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    return Bench(options).run()
