@@ -281,5 +281,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # oauthlib logs each access token it issues at DEBUG: never below INFO, whatever
+        # LOG_LEVEL says.
+        "oauthlib": {"level": "INFO"},
+    },
 }
