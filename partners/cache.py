@@ -1,8 +1,8 @@
 """The provisioning cache: partners' answers kept for exactly their lifetime.
 
-An entry is keyed by partner + a canonical form of the query (serving PLMN, sorted EAS ids,
-sorted ECSP ids, location reduced to TAI/cell keys and points rounded to about 100 m, ACR
-scenarios; the GPSI only for a partner with ``shareUeId``).  It expires at the earliest
+An entry is keyed by partner + a canonical form of the query (serving PLMN, connection PLMNs,
+sorted EAS ids, sorted ECSP ids, location reduced to TAI/cell keys and points rounded to about
+100 m, ACR scenarios; the GPSI only for a partner with ``shareUeId``).  It expires at the earliest
 ``lifeTime`` in the answer, capped by the partner's ``maxLifetime``, or after its
 ``defaultLifetime`` when the answer carries none; an expired entry is never served.
 
@@ -45,6 +45,9 @@ def canonical_query(
     )
     return {
         "servingPlmn": serving_plmn,
+        # connInfo is forwarded and the partner filters its EDNs by these PLMNs, so answers
+        # for different connection PLMNs must not share an entry.
+        "connPlmns": list(query.serving_plmns),
         "easIds": list(query.eas_ids),
         "ecspIds": list(query.ecsp_ids),
         "location": sorted(query.location.keys),
