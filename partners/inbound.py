@@ -56,7 +56,7 @@ def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
             decision.status, cause=decision.cause, detail=decision.reason, headers=headers
         )
     assert decision.policy is not None
-    config = ECSConfiguration.load()
+    config = ECSConfiguration.current()
     matches = policy.disclose(decision.policy, matching.match(query, config.home_plmn_keys()))
     seconds = decision.policy.lifetime
     if seconds is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from ecsportal.memo import TableMemo
 from ecsportal.middleware import current_request_id
 from provisioning import wire
 from provisioning.areas import plmn_key
@@ -67,11 +68,19 @@ def _cap(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, A
     return capped
 
 
+def _load_enabled_partners() -> list[PartnerECS]:
+    return list(PartnerECS.objects.filter(enabled=True))
+
+
+# Every EDGE-4 request asks which partners there are; operators change that rarely.
+_enabled_partners = TableMemo([PartnerECS], _load_enabled_partners)
+
+
 class PartnerSource:
     """Registered with provisioning.sources when the partners app loads."""
 
     def gather(self, query: ProvisioningQuery, context: SourceContext) -> SourceResult:
-        partners = list(PartnerECS.objects.filter(enabled=True))
+        partners = _enabled_partners.get()
         if not partners:
             return SourceResult()
         serving_plmn = roaming.resolver().serving_plmn(context.body, context.home_plmns)
@@ -148,7 +157,7 @@ class PartnerSource:
     ) -> None:
         from provisioning.models import ECSConfiguration
 
-        requester = ECSConfiguration.load().ecs_id
+        requester = ECSConfiguration.current().ecs_id
         started = time.monotonic()
         deadline = started + max(a.partner.timeout for a in pending)
         request_id = current_request_id()

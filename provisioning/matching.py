@@ -11,16 +11,24 @@ The rules (also in docs/matching.md):
 * Preferences order the answer: preferred ECSPs first, then EESs supporting a requested ACR
   scenario, then by EES id.  EDNs are ordered by their best EES.
 
-One SQL query selects the candidates through the index tables; geometry and the final
-location check then run in Python on those candidates only.
+Candidates come from small index lookups, never from a scan of the inventory: the location's
+TAI/cell keys and bounding boxes give EES and EDN ids, or else the EAS ids do, or else the
+PLMNs; the candidate EESs are then fetched by primary key and EDN.  Everything else (EAS ids,
+PLMNs, registration expiry, exact geometry) is checked in Python on those few rows, so a
+request costs the same with 1,000 or 100,000 EESs, and the SQL of a request does not depend on
+the clock (the query cache can serve it until the inventory changes).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q
+from cachalot.api import cachalot_disabled
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from ecsportal.memo import TableMemo
 
 from .models import EDN, EES, AreaKey, EDNPlmn, EESApplication
 from .query import ProvisioningQuery
@@ -32,46 +40,89 @@ class EDNMatch:
     eess: list[EES]
 
 
-def _area_subquery(query: ProvisioningQuery, owner: str) -> Q:
-    """Ids of EDNs or EESs (``owner``) with an area key that may contain the location."""
-    cond = Q()
+def _load_edns_without_area() -> frozenset[int]:
+    return frozenset(EDN.objects.filter(has_area=False).values_list("id", flat=True))
+
+
+# EDNs without an area serve everywhere: every located request needs them, they change only
+# with the inventory.
+_edns_without_area = TableMemo([EDN], _load_edns_without_area)
+
+
+def _location_filter(query: ProvisioningQuery) -> Q:
+    """EESs that may serve the location: a superset, narrowed exactly by ``serves_location``."""
+    area = Q()
     if query.location.keys:
-        cond |= Q(key__in=sorted(query.location.keys))
+        area |= Q(key__in=sorted(query.location.keys))
     for lat, lon in query.location.points:
-        cond |= Q(
+        area |= Q(
             kind=AreaKey.KIND_GEO,
             min_lat__lte=lat,
             max_lat__gte=lat,
             min_lon__lte=lon,
             max_lon__gte=lon,
         )
-    return Q(**{f"{owner}__isnull": False}) & cond
+    ees_ids: set[int] = set()
+    edn_ids: set[int] = set()
+    for ees_id, edn_id in AreaKey.objects.filter(area).values_list("ees_id", "edn_id"):
+        if ees_id is not None:
+            ees_ids.add(ees_id)
+        if edn_id is not None:
+            edn_ids.add(edn_id)
+    edn_ids.update(_edns_without_area.get())
+    cond = Q(has_area=False, edn_id__in=sorted(edn_ids)) if edn_ids else Q(pk__in=[])
+    if ees_ids:
+        cond |= Q(id__in=sorted(ees_ids))
+    return cond
+
+
+def _plmn_filter(query: ProvisioningQuery) -> Q:
+    edn_ids = EDNPlmn.objects.filter(plmn__in=query.serving_plmns).values_list("edn_id")
+    return Q(edn_id__in=sorted({e for (e,) in edn_ids}))
 
 
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
-    qs = EES.objects.select_related("edn").filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    )
-    if query.eas_ids:
-        qs = qs.filter(
-            id__in=EESApplication.objects.filter(eas_id__in=query.eas_ids).values("ees_id")
-        )
+    """EESs that pass every filter but the exact location check (``serves_location``)."""
+    # Straight to the database: these lookups differ with every UE location, so the query
+    # cache would pay a miss, a store and a key per location for answers rarely asked again.
+    with cachalot_disabled():
+        return _candidates(query, home_plmns)
+
+
+def _candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
+    qs = EES.objects.select_related("edn")
     if query.location:
-        ees_ids = AreaKey.objects.filter(_area_subquery(query, "ees")).values("ees_id")
-        edn_ids = AreaKey.objects.filter(_area_subquery(query, "edn")).values("edn_id")
-        qs = qs.filter(
-            Q(has_area=True, id__in=ees_ids)
-            | Q(has_area=False, edn__has_area=False)
-            | Q(has_area=False, edn__has_area=True, edn_id__in=edn_ids)
-        )
+        qs = qs.filter(_location_filter(query))
+    elif query.eas_ids:
+        ids = EESApplication.objects.filter(eas_id__in=query.eas_ids).values_list("ees_id")
+        qs = qs.filter(id__in=sorted({i for (i,) in ids}))
+    elif query.serving_plmns and not home_plmns & set(query.serving_plmns):
+        qs = qs.filter(_plmn_filter(query))
     if query.serving_plmns:
-        plmn_cond = Q(
-            edn_id__in=EDNPlmn.objects.filter(plmn__in=query.serving_plmns).values("edn_id")
-        )
-        if home_plmns & set(query.serving_plmns):
-            plmn_cond |= Q(edn__serves_home=True)
-        qs = qs.filter(plmn_cond)
-    return list(qs)
+        # Checked with the same query, per candidate row, through the (plmn, edn) index.
+        served = EDNPlmn.objects.filter(edn_id=OuterRef("edn_id"), plmn__in=query.serving_plmns)
+        qs = qs.annotate(in_plmns=Exists(served))
+    now = timezone.now()
+    return [
+        e
+        for e in qs
+        if _current(e, now) and _serves_apps(e, query) and _in_plmns(e, query, home_plmns)
+    ]
+
+
+def _current(ees: EES, now: dt.datetime) -> bool:
+    return ees.expires_at is None or ees.expires_at > now
+
+
+def _serves_apps(ees: EES, query: ProvisioningQuery) -> bool:
+    return not query.eas_ids or not set(query.eas_ids).isdisjoint(ees.eas_ids or ())
+
+
+def _in_plmns(ees: EES, query: ProvisioningQuery, home_plmns: set[str]) -> bool:
+    """Whether the EES's EDN serves one of the PLMNs (an EDN with no PLMN of its own: the home)."""
+    if not query.serving_plmns or ees.in_plmns:
+        return True
+    return ees.edn.serves_home and not home_plmns.isdisjoint(query.serving_plmns)
 
 
 def serves_location(ees: EES, query: ProvisioningQuery) -> bool:

@@ -19,6 +19,7 @@ from django.dispatch import receiver
 
 from ecsportal import schemas
 from ecsportal.history import change_log
+from ecsportal.memo import TableMemo
 
 from . import areas, signals
 
@@ -101,8 +102,16 @@ class ECSConfiguration(models.Model):
         """The configuration row, or unsaved defaults before the operator set one."""
         return cls.objects.filter(pk=1).first() or cls(pk=1)
 
+    @classmethod
+    def current(cls) -> ECSConfiguration:
+        """``load()`` for the request path: a per-process copy, not to be modified or saved."""
+        return _current_configuration.get()
+
     def home_plmn_keys(self) -> set[str]:
         return {k for k in (areas.plmn_key(p) for p in self.home_plmns or []) if k}
+
+
+_current_configuration = TableMemo([ECSConfiguration], ECSConfiguration.load)
 
 
 class EDN(models.Model):

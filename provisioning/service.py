@@ -51,7 +51,7 @@ def provision(
     body: dict[str, Any], query: ProvisioningQuery | None = None, offline: bool = False
 ) -> ProvisioningAnswer:
     query = query or ProvisioningQuery.from_request(body)
-    config = ECSConfiguration.load()
+    config = ECSConfiguration.current()
     home = config.home_plmn_keys()
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
     local = [
