@@ -2,7 +2,8 @@
 
 Partners and policies are edited (with change history); the cache and the audit log are
 read-only apart from two actions on cache entries (invalidate, refresh now).  An inbound
-token is generated here and shown exactly once; only its hash is kept.
+token is generated here and shown exactly once; only its hash is kept.  The outbound token and
+the OAuth 2.0 client secret are entered as passwords and never shown again.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class PartnerECSForm(forms.ModelForm):
         help_text="Credential we present to the partner: a token, or env:NAME to read it from "
         "the environment. Leave empty to keep the current one.",
     )
+    client_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Our client secret at the partner's token endpoint: a secret, or env:NAME to "
+        "read it from the environment. Leave empty to keep the current one.",
+    )
     generate_inbound_token = forms.BooleanField(
         required=False,
         label="Generate a new inbound token",
@@ -68,6 +75,10 @@ class PartnerECSForm(forms.ModelForm):
             "enabled",
             "consult",
             "outbound_token",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scope",
             "timeout",
             "default_lifetime",
             "max_lifetime",
@@ -81,6 +92,12 @@ class PartnerECSForm(forms.ModelForm):
         value = self.cleaned_data.get("outbound_token", "")
         if not value and self.instance.pk:
             return self.instance.outbound_token
+        return value
+
+    def clean_client_secret(self) -> str:
+        value = self.cleaned_data.get("client_secret", "")
+        if not value and self.instance.pk:
+            return self.instance.client_secret
         return value
 
 
@@ -114,6 +131,10 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
                     "subscribe",
                 )
             },
+        ),
+        (
+            "OAuth 2.0 at this partner (instead of the outbound token)",
+            {"fields": ("token_url", "client_id", "client_secret", "scope")},
         ),
         ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
         ("This partner asking us", {"fields": ("generate_inbound_token",)}),

@@ -3,6 +3,8 @@
 A call never outlives the partner's timeout, never reads more than 1 MiB, and turns every
 way a partner can misbehave into a ``PartnerReply`` of kind ``fault`` with a reason -- it
 never raises.  ``refused`` (401/403) is kept apart: a partner saying no is not a fault.
+The bearer presented comes from ``partners.tokens`` (a static token, or an access token
+obtained at the partner's token endpoint within the same timeout).
 No credential ever reaches a log line.
 """
 
@@ -19,7 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from ecsportal.middleware import REQUEST_ID_HEADER
 
-from . import edge10
+from . import edge10, tokens
 
 MAX_ANSWER_BYTES = 1024 * 1024
 
@@ -38,24 +40,29 @@ class PartnerReply:
     latency_ms: float = 0.0
 
 
-_session = requests.Session()
-_session.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
-_session.mount("https://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
-_session.trust_env = False  # no proxy from the environment between two ECSs
+# Shared with partners.tokens: every request to a partner (its API, its token endpoint)
+# goes through this session.
+SESSION = requests.Session()
+SESSION.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
+SESSION.mount("https://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
+SESSION.trust_env = False  # no proxy from the environment between two ECSs
 
 
-def _read_limited(response: requests.Response, started: float, timeout: float) -> bytes:
+def read_limited(
+    response: requests.Response, deadline: float, limit: int = MAX_ANSWER_BYTES
+) -> bytes:
     """The body, read so that neither its size nor the time it takes can exceed the limits.
 
     Each read takes what one receive brings (``read1``), with the socket's timeout set to
-    the time left, so a partner dripping its answer a byte at a time cannot hold the call
-    beyond its timeout (reading fixed-size chunks would wait for each chunk to fill).
+    the time left until ``deadline`` (``time.monotonic()``), so a partner dripping its answer
+    a byte at a time cannot hold the call beyond its timeout (reading fixed-size chunks
+    would wait for each chunk to fill).  Raises ``TimeoutError`` or ``ValueError`` (too large).
     """
     raw = response.raw
     chunks = []
     size = 0
     while True:
-        remaining = timeout - (time.monotonic() - started)
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("answer not complete within the timeout")
         sock = getattr(raw.connection, "sock", None)
@@ -65,64 +72,88 @@ def _read_limited(response: requests.Response, started: float, timeout: float) -
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise ValueError(f"answer larger than {MAX_ANSWER_BYTES} bytes")
+        if size > limit:
+            raise ValueError(f"answer larger than {limit} bytes")
         chunks.append(chunk)
 
 
 def request_provisioning(
-    api_root: str, token: str, body: dict[str, Any], timeout: float, request_id: str
+    api_root: str,
+    credential: str | tokens.ClientCredentials,
+    body: dict[str, Any],
+    timeout: float,
+    request_id: str,
 ) -> PartnerReply:
+    """Ask the partner (EDGE-10 Request) within ``timeout`` seconds, token endpoint included.
+
+    ``credential`` is what ``PartnerECS.outbound_credential()`` gives: a static token, or the
+    client credentials (``tokens.ClientCredentials``) with which an access token is obtained.
+    """
     started = time.monotonic()
-
-    def reply(kind: str, status: int | None = None, reason: str = "", configs=None):
-        return PartnerReply(
-            kind, status, configs or [], reason, (time.monotonic() - started) * 1000
-        )
-
+    deadline = started + timeout
+    payload = json.dumps(body).encode("utf-8")
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json, application/problem+json",
         REQUEST_ID_HEADER: request_id,
     }
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+
+    def send(authorization: dict[str, str]) -> PartnerReply:
+        return _exchange(
+            edge10.request_url(api_root), payload, {**headers, **authorization}, deadline
+        )
+
+    try:
+        reply = tokens.send_authorized(credential, deadline, send, lambda r: r.status == 401)
+    except tokens.TokenUnavailable as exc:
+        reply = PartnerReply(REFUSED if exc.refused else FAULT, exc.status, reason=exc.reason)
+    reply.latency_ms = (time.monotonic() - started) * 1000
+    return reply
+
+
+def _exchange(url: str, payload: bytes, headers: dict[str, str], deadline: float) -> PartnerReply:
+    """One POST of the request with the time left until ``deadline``; never raises."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return PartnerReply(FAULT, reason="timed out")
     status: int | None = None  # known once the partner's headers are in
     try:
-        with _session.post(
-            edge10.request_url(api_root),
-            data=json.dumps(body).encode("utf-8"),
+        with SESSION.post(
+            url,
+            data=payload,
             headers=headers,
-            timeout=(timeout, timeout),
+            timeout=(remaining, remaining),
             stream=True,
             allow_redirects=False,
         ) as response:
             status = response.status_code
-            raw = _read_limited(response, started, timeout)
+            raw = read_limited(response, deadline)
     except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
-        return reply(FAULT, status, reason="timed out")
+        return PartnerReply(FAULT, status, reason="timed out")
     except TimeoutError as exc:
-        return reply(FAULT, status, reason=str(exc))
+        return PartnerReply(FAULT, status, reason=str(exc))
     except ValueError as exc:
-        return reply(FAULT, status, reason=str(exc))
+        return PartnerReply(FAULT, status, reason=str(exc))
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         if status is None:
-            return reply(FAULT, reason=f"unreachable ({type(exc).__name__})")
-        return reply(FAULT, status, reason=f"answer broken off ({type(exc).__name__})")
+            return PartnerReply(FAULT, reason=f"unreachable ({type(exc).__name__})")
+        return PartnerReply(FAULT, status, reason=f"answer broken off ({type(exc).__name__})")
     if status in (401, 403):
-        return reply(REFUSED, status, f"refused with HTTP {status}")
+        return PartnerReply(REFUSED, status, reason=f"refused with HTTP {status}")
     if status == 204:
-        return reply(EMPTY, status)
+        return PartnerReply(EMPTY, status)
     if status != 200:
-        return reply(FAULT, status, f"answered HTTP {status}")
+        return PartnerReply(FAULT, status, reason=f"answered HTTP {status}")
     try:
         answer = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return reply(FAULT, status, "answer is not JSON")
+        return PartnerReply(FAULT, status, reason="answer is not JSON")
     errors = edge10.response_errors(answer)
     if errors:
         first = errors[0]
-        return reply(
-            FAULT, status, f"answer breaks the schema at {first['param']}: {first['reason']}"[:250]
+        return PartnerReply(
+            FAULT,
+            status,
+            reason=f"answer breaks the schema at {first['param']}: {first['reason']}"[:250],
         )
-    return reply(OK, status, configs=edge10.edn_configs(answer))
+    return PartnerReply(OK, status, configs=edge10.edn_configs(answer))

@@ -1,9 +1,11 @@
 """The ``partners`` and ``policies`` sections of the configuration file.
 
-``partners``: ``{id, ecsp, apiRoot, plmns, consult, outboundToken, inboundToken,
-defaultLifetime, maxLifetime, timeout, enabled, shareUeId, subscribe}`` -- identified by
-``id``.  ``inboundToken`` is a literal token or ``sha256:<hex>``; only the hash is stored and
-export writes the hash.  ``outboundToken`` is a literal or ``env:NAME``.
+``partners``: ``{id, ecsp, apiRoot, plmns, consult, outboundToken, inboundToken, tokenUrl,
+clientId, clientSecret, scope, defaultLifetime, maxLifetime, timeout, enabled, shareUeId,
+subscribe}`` -- identified by ``id``.  ``inboundToken`` is a literal token or
+``sha256:<hex>``; only the hash is stored and export writes the hash.  ``outboundToken`` and
+``clientSecret`` are a literal or ``env:NAME``; export writes only the ``env:`` form.
+``tokenUrl`` (the partner's OAuth 2.0 token endpoint) needs ``clientId`` and ``clientSecret``.
 
 ``policies``: ``{id, partner, enabled, validFrom, validUntil, servingPlmns, easIds, ecsps,
 dnns, lifetime, ratePerMinute}`` -- identified by ``id`` when given, else by ``partner``.
@@ -23,7 +25,14 @@ from ecsportal.configfile import canonical
 from provisioning import wire
 from provisioning.configsection import _length_errors, _plmn_errors, _save_if_changed
 
-from .models import TOKEN_HASH_PREFIX, AuthorizationPolicy, PartnerECS, hash_token
+from .models import (
+    DEFAULT_SCOPE,
+    ENV_PREFIX,
+    TOKEN_HASH_PREFIX,
+    AuthorizationPolicy,
+    PartnerECS,
+    hash_token,
+)
 
 PARTNER_KEYS = {
     "id",
@@ -33,6 +42,10 @@ PARTNER_KEYS = {
     "consult",
     "outboundToken",
     "inboundToken",
+    "tokenUrl",
+    "clientId",
+    "clientSecret",
+    "scope",
     "defaultLifetime",
     "maxLifetime",
     "timeout",
@@ -62,6 +75,10 @@ PARTNER_COLUMNS = {
     "ecsp": "ecsp",
     "apiRoot": "api_root",
     "outboundToken": "outbound_token",
+    "tokenUrl": "token_url",
+    "clientId": "client_id",
+    "clientSecret": "client_secret",
+    "scope": "scope",
 }
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -74,6 +91,24 @@ def _string_list_errors(where: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         return [f"{where}: must be a list of non-empty strings"]
     return []
+
+
+def _oauth_errors(label: str, entry: dict[str, Any], stored_secrets: dict[str, str]) -> list[str]:
+    """tokenUrl: an http(s) URL, with a client id and a secret (in the file or stored)."""
+    token_url = entry.get("tokenUrl")
+    if not isinstance(token_url, str) or not token_url:
+        return []
+    errors = []
+    url = urlparse(token_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        errors.append(f"{label}.tokenUrl: must be an http(s) URL")
+    if not entry.get("clientId"):
+        errors.append(f"{label}.clientId: required with tokenUrl")
+    partner_id = entry.get("id") if isinstance(entry.get("id"), str) else ""
+    secret = entry["clientSecret"] if "clientSecret" in entry else stored_secrets.get(partner_id)
+    if not secret:
+        errors.append(f"{label}.clientSecret: required with tokenUrl")
+    return errors
 
 
 def _inbound_hash(value: str) -> str:
@@ -91,6 +126,10 @@ class PartnerSection(configfile.ConfigSection):
             return ["partners: must be a list"]
         errors: list[str] = []
         seen: set[str] = set()
+        # A client secret absent from the file keeps the stored one (export omits literals).
+        stored_secrets = dict(
+            PartnerECS.objects.exclude(client_secret="").values_list("partner_id", "client_secret")
+        )
         for index, entry in enumerate(data):
             label = f"partners[{index}]"
             if not isinstance(entry, dict):
@@ -112,7 +151,15 @@ class PartnerSection(configfile.ConfigSection):
                 errors += _plmn_errors(f"{label}.plmns", entry["plmns"])
             if entry.get("consult", PartnerECS.CONSULT_ROAMING_ONLY) not in CONSULT_MODES:
                 errors.append(f"{label}.consult: one of {', '.join(sorted(CONSULT_MODES))}")
-            for key in ("ecsp", "outboundToken", "inboundToken"):
+            for key in (
+                "ecsp",
+                "outboundToken",
+                "inboundToken",
+                "tokenUrl",
+                "clientId",
+                "clientSecret",
+                "scope",
+            ):
                 if key in entry and not isinstance(entry[key], str):
                     errors.append(f"{label}.{key}: must be a string")
             errors += _length_errors(f"{label}.", entry, PartnerECS, PARTNER_COLUMNS)
@@ -123,9 +170,10 @@ class PartnerSection(configfile.ConfigSection):
                 and not (_HEX64.match(inbound[len(TOKEN_HASH_PREFIX) :].lower()))
             ):
                 errors.append(f"{label}.inboundToken: sha256: must be followed by 64 hex digits")
-            outbound = entry.get("outboundToken")
-            if isinstance(outbound, str) and outbound.startswith("env:") and not outbound[4:]:
-                errors.append(f"{label}.outboundToken: env: needs a variable name")
+            for key in ("outboundToken", "clientSecret"):
+                if entry.get(key) == ENV_PREFIX:
+                    errors.append(f"{label}.{key}: env: needs a variable name")
+            errors += _oauth_errors(label, entry, stored_secrets)
             for key in ("defaultLifetime", "maxLifetime"):
                 if key in entry and not _is_int(entry[key]):
                     errors.append(f"{label}.{key}: must be whole seconds, 0 or more")
@@ -172,9 +220,18 @@ class PartnerSection(configfile.ConfigSection):
                 "breaker_cooldown": float(entry.get("breakerCooldown", 30)),
             }
             # Absent credentials keep what is stored (a token generated in the admin, or a
-            # literal outbound token, which export never writes out).
+            # literal outbound token or client secret, which export never writes out).
+            wanted.update(
+                {
+                    "token_url": entry.get("tokenUrl", ""),
+                    "client_id": entry.get("clientId", ""),
+                    "scope": entry.get("scope", DEFAULT_SCOPE),
+                }
+            )
             if "outboundToken" in entry:
                 wanted["outbound_token"] = entry["outboundToken"]
+            if "clientSecret" in entry:
+                wanted["client_secret"] = entry["clientSecret"]
             if "inboundToken" in entry:
                 # An empty token means none: the partner cannot authenticate.
                 token = entry["inboundToken"]
@@ -201,6 +258,15 @@ class PartnerSection(configfile.ConfigSection):
                 entry["outboundToken"] = p.outbound_token
             if p.inbound_token_hash:
                 entry["inboundToken"] = TOKEN_HASH_PREFIX + p.inbound_token_hash
+            if p.token_url:
+                entry["tokenUrl"] = p.token_url
+            if p.client_id:
+                entry["clientId"] = p.client_id
+            if p.client_secret.startswith(ENV_PREFIX):
+                # As for the outbound token: a literal secret is never exported.
+                entry["clientSecret"] = p.client_secret
+            if p.token_url or p.scope != DEFAULT_SCOPE:
+                entry["scope"] = p.scope
             entry.update(
                 {
                     "defaultLifetime": p.default_lifetime,

@@ -1,7 +1,8 @@
 """Partner ECSs, what they may ask us, what they answered us, and every exchange.
 
-* ``PartnerECS``: an ECS we federate with, in both roles -- we ask it (``apiRoot``,
-  ``outboundToken``) and it asks us (``inboundToken``, kept only as a SHA-256 hash).
+* ``PartnerECS``: an ECS we federate with, in both roles -- we ask it (``apiRoot``, with
+  a static ``outboundToken`` or OAuth 2.0 client credentials for its token endpoint) and it
+  asks us (``inboundToken``, kept only as a SHA-256 hash).
 * ``AuthorizationPolicy``: what a partner may ask us and what we disclose (deny by default).
 * ``ProvisioningCacheEntry``: a partner's answer to one canonical query, reused until it
   expires (TS 23.558 clause 8.17.2.4.2.2 step 4).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -23,7 +24,20 @@ from django.utils import timezone
 from ecsportal.history import change_log
 from provisioning.models import validate_plmn_list, validate_string_list
 
+if TYPE_CHECKING:
+    from .tokens import ClientCredentials
+
 TOKEN_HASH_PREFIX = "sha256:"
+# The EDGE-10 scope of TS 29.558 clause 7: what we ask a partner's token endpoint for.
+DEFAULT_SCOPE = "eecs-ecsserviceprovisioning"
+ENV_PREFIX = "env:"
+
+
+def resolve_secret(value: str) -> str:
+    """A credential as configured: a literal, or env:NAME read from the environment now."""
+    if value.startswith(ENV_PREFIX):
+        return os.environ.get(value[len(ENV_PREFIX) :], "")
+    return value
 
 
 def hash_token(token: str) -> str:
@@ -74,7 +88,37 @@ class PartnerECS(models.Model):
         blank=True,
         default="",
         help_text="Credential we present to the partner: a literal token, or env:NAME to "
-        "read it from the environment variable NAME (preferred).",
+        "read it from the environment variable NAME (preferred). Not used when a token URL "
+        "is given.",
+    )
+    token_url = models.URLField(
+        "token URL",
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="The partner's OAuth 2.0 token endpoint. When given, we obtain access "
+        "tokens there (client credentials grant) instead of presenting the outbound token.",
+    )
+    client_id = models.CharField(
+        "client id",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Our client id at the partner's token endpoint.",
+    )
+    client_secret = models.CharField(
+        "client secret",
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Our client secret there: a literal, or env:NAME to read it from the "
+        "environment variable NAME (preferred).",
+    )
+    scope = models.CharField(
+        max_length=255,
+        blank=True,
+        default=DEFAULT_SCOPE,
+        help_text="The scope we ask the token endpoint for; empty = the partner's default.",
     )
     inbound_token_hash = models.CharField(
         "inbound token (SHA-256)",
@@ -118,7 +162,8 @@ class PartnerECS(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    history = change_log(excluded_fields=["outbound_token"])
+    # Credentials are never copied into the change log.
+    history = change_log(excluded_fields=["outbound_token", "client_secret"])
 
     class Meta:
         verbose_name = "partner ECS"
@@ -129,8 +174,24 @@ class PartnerECS(models.Model):
         return self.partner_id
 
     def clean(self) -> None:
-        if self.outbound_token.startswith("env:") and not self.outbound_token[4:]:
-            raise ValidationError({"outbound_token": "env: needs a variable name."})
+        errors: dict[str, str] = {}
+        for name in ("outbound_token", "client_secret"):
+            if getattr(self, name) == ENV_PREFIX:
+                errors[name] = "env: needs a variable name."
+        if self.token_url:
+            if not self.client_id:
+                errors["client_id"] = "A token URL needs the client id we have there."
+            if not self.client_secret:
+                errors.setdefault(
+                    "client_secret", "A token URL needs the client secret we have there."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def uses_oauth(self) -> bool:
+        """We obtain tokens at the partner's token endpoint (else: the static token)."""
+        return bool(self.token_url)
 
     def plmn_keys(self) -> set[str]:
         from provisioning.areas import plmn_key
@@ -138,10 +199,18 @@ class PartnerECS(models.Model):
         return {k for k in (plmn_key(p) for p in self.plmns or []) if k}
 
     def resolved_outbound_token(self) -> str:
-        """The token to present; env:NAME reads the environment at call time."""
-        if self.outbound_token.startswith("env:"):
-            return os.environ.get(self.outbound_token[4:], "")
-        return self.outbound_token
+        """The static token to present, read at call time (env:NAME reads the environment)."""
+        return resolve_secret(self.outbound_token)
+
+    def outbound_credential(self) -> str | ClientCredentials:
+        """What our calls to the partner present: client credentials for its token endpoint
+        when it has one (``partners.tokens`` turns them into an access token), else the
+        static token."""
+        if self.uses_oauth:
+            from .tokens import ClientCredentials
+
+            return ClientCredentials.of(self)
+        return self.resolved_outbound_token()
 
     def set_inbound_token(self, token: str) -> None:
         self.inbound_token_hash = hash_token(token)

@@ -28,7 +28,7 @@ from ecsportal.api import ProblemException
 from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id
 from provisioning import signals, wire
 
-from . import audit, cache, edge10
+from . import audit, cache, edge10, tokens
 from .models import PartnerECS, ProvisioningCacheEntry, RetrievalAudit
 
 logger = logging.getLogger(__name__)
@@ -59,23 +59,35 @@ def _due(now: dt.datetime) -> Any:
 
 
 def _post(partner: PartnerECS, body: dict[str, Any]) -> tuple[int | None, str, str, str]:
-    """(status, subscription id, granted expTime, why it failed)."""
+    """(status, subscription id, granted expTime, why it failed), within the partner's timeout
+    (the token endpoint's share included)."""
+    deadline = time.monotonic() + partner.timeout
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json, application/problem+json",
         REQUEST_ID_HEADER: current_request_id(),
     }
-    token = partner.resolved_outbound_token()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        response = requests.post(
+
+    def send(authorization: dict[str, str]) -> requests.Response:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.Timeout("no time left")
+        return requests.post(
             edge10.subscriptions_url(partner.api_root),
             json=body,
-            headers=headers,
-            timeout=(partner.timeout, partner.timeout),
+            headers={**headers, **authorization},
+            timeout=(remaining, remaining),
             allow_redirects=False,
         )
+
+    try:
+        response = tokens.send_authorized(
+            partner.outbound_credential(), deadline, send, lambda r: r.status_code == 401
+        )
+    except tokens.TokenUnavailable as exc:
+        return exc.status, "", "", exc.reason
+    except requests.Timeout:
+        return None, "", "", "timed out"
     except requests.RequestException as exc:
         return None, "", "", f"unreachable ({type(exc).__name__})"
     if response.status_code != 201:

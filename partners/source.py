@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from ecsportal.memo import TableMemo
@@ -95,7 +96,6 @@ class PartnerSource:
             asks.append(_Ask(partner, canonical, cache.cache_key(canonical)))
         looked_up = time.monotonic()
         hits = cache.fresh_entries({a.partner.pk: a.key for a in asks})
-        cache.record_hits(list(hits.values()))
         hit_latency = (time.monotonic() - looked_up) * 1000
 
         result = SourceResult()
@@ -120,7 +120,11 @@ class PartnerSource:
             pending = self._past_open_circuits(pending, result, rows)
         if pending and not context.offline:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
-        audit.write(rows)
+        # One commit for the hit counters and the audit rows: a cache hit then costs a
+        # single write to the database.
+        with transaction.atomic():
+            cache.record_hits(list(hits.values()))
+            audit.write(rows)
         return result
 
     def _past_open_circuits(
@@ -182,7 +186,7 @@ class PartnerSource:
                     ask.future = pool.submit(
                         client.request_provisioning,
                         partner.api_root,
-                        partner.resolved_outbound_token(),
+                        partner.outbound_credential(),
                         request,
                         partner.timeout,
                         request_id,
@@ -352,7 +356,7 @@ def refresh(entry: Any) -> tuple[bool, str]:
     partner = entry.partner
     reply = client.request_provisioning(
         partner.api_root,
-        partner.resolved_outbound_token(),
+        partner.outbound_credential(),
         entry.request,
         partner.timeout,
         current_request_id(),

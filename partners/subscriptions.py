@@ -16,6 +16,8 @@ credential we present to that partner.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +34,10 @@ from provisioning.models import ECSConfiguration
 from provisioning.query import ProvisioningQuery
 from provisioning.subscriptions import digest, merge_patch
 
-from . import audit, cache, edge10, policy
+from . import audit, cache, edge10, policy, tokens
 from .models import AuthorizationPolicy, PartnerECS, PartnerSubscription, RetrievalAudit
+
+logger = logging.getLogger(__name__)
 
 KIND = "partner-subscription"
 
@@ -52,10 +56,23 @@ TOKEN_REF = "partner-token:"
 
 
 def bearer_for_partner(partner_pk: str) -> str:
-    """The Authorization value for a partner, read when a notification is sent."""
+    """The Authorization value for a partner, read when a notification is sent.
+
+    For a partner with a token endpoint, an access token obtained there (cached); when none
+    can be had now, no header: the partner refuses, and the delivery is retried later.
+    """
     partner = PartnerECS.objects.filter(pk=partner_pk).first()
-    token = partner.resolved_outbound_token() if partner else ""
-    return f"Bearer {token}" if token else ""
+    if partner is None:
+        return ""
+    credential = partner.outbound_credential()
+    if isinstance(credential, tokens.ClientCredentials):
+        try:
+            token, _ = tokens.obtain(credential, time.monotonic() + partner.timeout)
+        except tokens.TokenUnavailable as exc:
+            logger.warning("No access token for partner %s: %s", partner.partner_id, exc.reason)
+            return ""
+        return f"Bearer {token}"
+    return f"Bearer {credential}" if credential else ""
 
 
 def _authorize(partner: PartnerECS, body: dict[str, Any], action: str) -> AuthorizationPolicy:

@@ -9,10 +9,15 @@ once with its token and once with a wrong one; an EEC obtains an OAuth 2.0 acces
 its client secret and uses it for its EDGE-4 requests; the operator logs in to the admin,
 once with a mistyped password.  Then no token, secret or password may appear anywhere an
 operator or an attacker reading logs and records would look.
+
+The same holds when we obtain tokens at a partner's OAuth 2.0 token endpoint: for the client
+secret we present there (a wrong one first, then the right one), and for every access token
+the partner issues us -- including one it revoked, which we replace after its 401.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -20,6 +25,7 @@ import threading
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from django.apps import apps
@@ -242,6 +248,156 @@ def test_no_credential_reaches_logs_audit_cache_or_change_log(caplog, partner_se
     assert RetrievalAudit.objects.filter(direction=RetrievalAudit.OUTBOUND).count() >= 2
     history_models = [m for m in apps.get_models() if m.__name__.startswith("Historical")]
     assert any(m.objects.exists() for m in history_models)
+    stored = {
+        "audit": RetrievalAudit.objects.all(),
+        "cache": ProvisioningCacheEntry.objects.all(),
+        "admin log": LogEntry.objects.all(),
+        **{model._meta.label: model.objects.all() for model in history_models},
+    }
+    for where, rows in stored.items():
+        text = serializers.serialize("json", rows)
+        found = [what for what, secret in secrets.items() if secret in text]
+        assert not found, f"{', '.join(found)} in {where}"
+
+
+CLIENT_ID = "our-client-at-the-partner"
+WRONG_CLIENT_SECRET = "wrong-client-secret-5d4c3b2a19087f6e"
+GOOD_CLIENT_SECRET = "good-client-secret-f0e1d2c3b4a59687"
+
+
+class OAuthPartner:
+    """A partner ECS on 127.0.0.1 with an OAuth 2.0 token endpoint: issues a token for
+    ``GOOD_CLIENT_SECRET`` and answers EDGE-10 requests that carry the latest one."""
+
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                authorization = self.headers.get("Authorization", "")
+                if self.path == "/oauth2/token/":
+                    encoded = authorization.removeprefix("Basic ")
+                    user, _, password = base64.b64decode(encoded).decode().partition(":")
+                    if (unquote_plus(user), unquote_plus(password)) == (
+                        CLIENT_ID,
+                        GOOD_CLIENT_SECRET,
+                    ):
+                        token = f"issued-access-token-{len(outer.issued)}-9c8b7a6f5e4d3c2b"
+                        outer.issued.append(token)
+                        self._send(200, {"access_token": token, "token_type": "Bearer"})
+                    else:
+                        self._send(401, {"error": "invalid_client"})
+                elif outer.issued and authorization == f"Bearer {outer.issued[-1]}":
+                    edn = edn_config_json("partner.edge", ees_info_json("ees.partner.1"))
+                    self._send(200, {"ednCnfgInfo": [edn]})
+                else:
+                    self._send(401, {"title": "Unauthorized", "status": 401})
+
+            def _send(self, status: int, answer: dict[str, Any]) -> None:
+                body = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def api_root(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def revoke(self) -> None:
+        """Forget every token issued so far (the next one issued is valid)."""
+        self.issued.append("revoked-placeholder")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def oauth_partner():
+    server = OAuthPartner()
+    yield server
+    server.close()
+
+
+def test_no_client_secret_or_obtained_token_reaches_logs_audit_cache_or_change_log(
+    caplog, oauth_partner
+):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.request")
+    caplog.set_level(logging.DEBUG, logger="django.db")
+    configure_ecs()
+    get_user_model().objects.create_superuser("oam", "oam@example.org", ADMIN_PASSWORD)
+    admin = Client()
+    admin.post("/admin/login/?next=/admin/", {"username": "oam", "password": ADMIN_PASSWORD})
+
+    # The operator adds the partner with its token endpoint and a mistyped client secret.
+    form = admin_form(admin, "/admin/partners/partnerecs/add/")
+    form.update(
+        partner_id=PARTNER_ID,
+        api_root=oauth_partner.api_root,
+        plmns="[]",
+        consult="always",
+        token_url=oauth_partner.api_root + "/oauth2/token/",
+        client_id=CLIENT_ID,
+        client_secret=WRONG_CLIENT_SECRET,
+        timeout="5",
+    )
+    form.pop("generate_inbound_token", None)
+    assert admin.post("/admin/partners/partnerecs/add/", form).status_code == 200
+    partner = PartnerECS.objects.get(partner_id=PARTNER_ID)
+    make_policy(partner)
+    eec = Client()
+
+    # The token endpoint refuses the wrong secret: nothing to answer.
+    refused = post_json(eec, EDGE4_REQUEST, edge4_request(eas_ids=["app.one"]))
+    assert refused.status_code == 204, refused.content[:500]
+    assert oauth_partner.issued == []
+
+    # The operator enters the right secret; the admin never shows it back.
+    url = f"/admin/partners/partnerecs/{partner.pk}/change/"
+    form = admin_form(admin, url)
+    assert form["client_secret"] == ""
+    form.update(client_secret=GOOD_CLIENT_SECRET)
+    assert admin.post(url, form).status_code == 302
+    page = admin.get(url).content.decode()
+    assert GOOD_CLIENT_SECRET not in page and WRONG_CLIENT_SECRET not in page
+    answered = post_json(eec, EDGE4_REQUEST, edge4_request(eas_ids=["app.one"]))
+    assert ees_ids(answered) == ["ees.partner.1"]
+
+    # The partner revokes that token: the next call gets a 401, and a fresh token.
+    oauth_partner.revoke()
+    again = post_json(eec, EDGE4_REQUEST, edge4_request(eas_ids=["app.two"]))
+    assert ees_ids(again) == ["ees.partner.1"]
+    issued = [t for t in oauth_partner.issued if t.startswith("issued-")]
+    assert len(issued) == 2
+    assert ProvisioningCacheEntry.objects.filter(partner=partner).count() == 2
+
+    secrets = {
+        "a wrong client secret": WRONG_CLIENT_SECRET,
+        "the client secret": GOOD_CLIENT_SECRET,
+        "the admin password": ADMIN_PASSWORD,
+        **{f"access token {i} the partner issued": token for i, token in enumerate(issued)},
+    }
+    texts = [caplog.text]
+    for record in caplog.records:
+        texts += [record.getMessage(), repr(record.args), record.exc_text or ""]
+    leaks = [(what, text) for what, secret in secrets.items() for text in texts if secret in text]
+    assert not leaks, f"in a log record: {leaks[:3]}"
+
+    assert RetrievalAudit.objects.filter(direction=RetrievalAudit.OUTBOUND).count() >= 3
+    history_models = [m for m in apps.get_models() if m.__name__.startswith("Historical")]
     stored = {
         "audit": RetrievalAudit.objects.all(),
         "cache": ProvisioningCacheEntry.objects.all(),
