@@ -192,6 +192,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ECS_MAX_BODY_BYTES
 # Deepest nesting and longest array an API body may have (3GPP bodies need far less).
 ECS_MAX_JSON_DEPTH = int(os.environ.get("ECS_MAX_JSON_DEPTH", "32"))
 ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
+# Audit rows, hit counters and cached answers commit without waiting for the WAL flush
+# (ecsportal.db.relaxed_commit) unless this is set.
+ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
 # Admin login attempts per address per minute.

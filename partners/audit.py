@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecsportal.db import relaxed_commit
 from ecsportal.middleware import current_request_id
 
 from .models import PartnerECS, RetrievalAudit
@@ -40,4 +41,5 @@ def entry(
 
 def write(rows: list[RetrievalAudit]) -> None:
     if rows:
-        RetrievalAudit.objects.bulk_create(rows)
+        with relaxed_commit():
+            RetrievalAudit.objects.bulk_create(rows)

@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from ecsportal.db import relaxed_commit
 from provisioning import wire
 from provisioning.query import ProvisioningQuery
 
@@ -108,19 +109,20 @@ def store(
     expires_at: dt.datetime,
 ) -> ProvisioningCacheEntry:
     """Keep a partner's answer; ``request`` is the ServProvReq sent (what a refresh resends)."""
-    entry, _ = ProvisioningCacheEntry.objects.update_or_create(
-        partner=partner,
-        key=key,
-        defaults={
-            "query": canonical,
-            "request": request,
-            "answer": configs,
-            "fetched_at": timezone.now(),
-            "expires_at": expires_at,
-            "hits": 0,
-            "last_hit_at": None,
-        },
-    )
+    with relaxed_commit():  # a cache: asked again should it ever be lost
+        entry, _ = ProvisioningCacheEntry.objects.update_or_create(
+            partner=partner,
+            key=key,
+            defaults={
+                "query": canonical,
+                "request": request,
+                "answer": configs,
+                "fetched_at": timezone.now(),
+                "expires_at": expires_at,
+                "hits": 0,
+                "last_hit_at": None,
+            },
+        )
     return entry
 
 

@@ -16,9 +16,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
+from ecsportal.db import relaxed_commit
 from ecsportal.memo import TableMemo
 from ecsportal.middleware import current_request_id
 from provisioning import wire
@@ -122,7 +122,7 @@ class PartnerSource:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
         # One commit for the hit counters and the audit rows: a cache hit then costs a
         # single write to the database.
-        with transaction.atomic():
+        with relaxed_commit():
             cache.record_hits(list(hits.values()))
             audit.write(rows)
         return result
