@@ -5,7 +5,7 @@ every EDGE-4 request but change only when an operator edits them.  A ``TableMemo
 result in the process and reloads it when django-cachalot's invalidation timestamp of one of
 its tables moved: every write through any web node (admin, API, ``ecs_apply``) moves that
 timestamp in the shared cache, so the next request on every node sees the change.  The check
-costs one cache round trip instead of a query per read.
+costs one cache round trip per request for all memos together, instead of a query per read.
 
 The values are shared by the threads of a process: callers must not modify them.
 """
@@ -16,19 +16,63 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from cachalot.api import get_last_invalidation
+from cachalot.cache import cachalot_caches
 from cachalot.settings import cachalot_settings
+from cachalot.signals import post_invalidation
+from django.db import DEFAULT_DB_ALIAS, connection
+
+from .middleware import current_request_id
 
 T = TypeVar("T")
 
 _UNSET = object()
+
+_tables: set[str] = set()  # every memo's tables: their stamps are read together
+_generation = 0  # moves whenever this process commits a write to any table
+_local = threading.local()
+
+
+def _written(sender: str, **kwargs: Any) -> None:
+    global _generation
+    _generation += 1
+
+
+post_invalidation.connect(_written, dispatch_uid="ecsportal.memo")
+
+
+def _read_stamps() -> dict[str, float]:
+    """Each memo table's last invalidation, in one cache round trip (cachalot's own keys;
+    inside a transaction, its per-transaction cache, which knows the transaction's writes)."""
+    keygen = cachalot_settings.CACHALOT_TABLE_KEYGEN
+    keys = {keygen(DEFAULT_DB_ALIAS, t): t for t in _tables}
+    cache = cachalot_caches.get_cache(cachalot_settings.CACHALOT_CACHE, DEFAULT_DB_ALIAS)
+    return {keys[k]: stamp for k, stamp in cache.get_many(list(keys)).items()}
+
+
+def _stamp(tables: Sequence[str]) -> float:
+    """The latest invalidation of ``tables``, read once per request for all memos.
+
+    The request's reading is reused until this process writes (or the request writes inside
+    a transaction, where cachalot sends no signal until commit: there, always read anew).
+    """
+    request_id = current_request_id()
+    if request_id and not connection.in_atomic_block:
+        snapshot = getattr(_local, "snapshot", None)
+        if snapshot is None or snapshot[:2] != (request_id, _generation):
+            snapshot = (request_id, _generation, _read_stamps())
+            _local.snapshot = snapshot
+        stamps = snapshot[2]
+    else:
+        stamps = _read_stamps()
+    return max((stamps.get(t, 0.0) for t in tables), default=0.0)
 
 
 class TableMemo(Generic[T]):
     """``load()``'s result, reloaded whenever one of ``tables`` was written."""
 
     def __init__(self, tables: Sequence[Any], load: Callable[[], T]) -> None:
-        self._tables = tuple(tables)
+        self._tables = tuple(t if isinstance(t, str) else t._meta.db_table for t in tables)
+        _tables.update(self._tables)
         self._load = load
         self._lock = threading.Lock()
         self._stamp: float | None = None
@@ -40,7 +84,7 @@ class TableMemo(Generic[T]):
         # Read before loading: a write landing in between leaves a newer value under an
         # older stamp, which the next call replaces.  (Writes in a transaction move the stamp
         # at commit; this app's writes to memoized tables all run in one.)
-        stamp = get_last_invalidation(*self._tables)
+        stamp = _stamp(self._tables)
         # 0.0: no invalidation on record (a flushed cache, say) -- a copy taken at "0.0"
         # could belong to any state of the data, so it is never trusted.
         if stamp and stamp == self._stamp and self._value is not _UNSET:
