@@ -87,9 +87,10 @@ def fresh_entries(keys: dict[int, str]) -> dict[int, ProvisioningCacheEntry]:
     if not keys:
         return {}
     now = timezone.now()
+    # Serving a hit reads the answer only; the stored query and request are for the admin.
     entries = ProvisioningCacheEntry.objects.filter(
         partner_id__in=list(keys), key__in=set(keys.values()), expires_at__gt=now
-    )
+    ).only("id", "partner_id", "key", "answer", "expires_at")
     return {e.partner_id: e for e in entries if keys.get(e.partner_id) == e.key}
 
 

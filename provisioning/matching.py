@@ -52,7 +52,7 @@ def _load_edns_without_area() -> frozenset[int]:
 _edns_without_area = TableMemo([EDN], _load_edns_without_area)
 
 
-def _location_filter(query: ProvisioningQuery) -> Q:
+def _location_filter(query: ProvisioningQuery) -> Q | None:
     """EESs that may serve the location: a superset, narrowed exactly by ``serves_location``."""
     area = Q()
     if query.location.keys:
@@ -73,6 +73,8 @@ def _location_filter(query: ProvisioningQuery) -> Q:
         if edn_id is not None:
             edn_ids.add(edn_id)
     edn_ids.update(_edns_without_area.get())
+    if not ees_ids and not edn_ids:
+        return None  # no area contains the location: nothing to fetch
     cond = Q(has_area=False, edn_id__in=sorted(edn_ids)) if edn_ids else Q(pk__in=[])
     if ees_ids:
         cond |= Q(id__in=sorted(ees_ids))
@@ -101,7 +103,10 @@ def _candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
         .order_by()
     )
     if query.location:
-        qs = qs.filter(_location_filter(query))
+        near = _location_filter(query)
+        if near is None:
+            return []
+        qs = qs.filter(near)
         if query.eas_ids:
             # An EDN's EESs all share its area: narrow them to those serving a requested
             # application before fetching, through the (eas id, EES) index.
