@@ -78,6 +78,27 @@ def inventory(ees_count: int) -> dict[str, Any]:
     }
 
 
+def changed_inventory(ees_count: int, every: int = 100) -> dict[str, Any]:
+    """``inventory(ees_count)`` with one entry in ``every`` changed (re-apply with --prune).
+
+    One EES in ``every`` serves one more EAS id, one EDN in ``every`` gets a second TAI,
+    one EDN in ``every`` (with its EESs) is gone and as many new ones are added.
+    """
+    document = inventory(ees_count)
+    edns = document["edns"]
+    for i, edn in enumerate(edns):
+        if i % every == 1:
+            tais = edn["ednConInfo"]["ednTopoSrvArea"]["nwAreaInfo"]["tais"]
+            tais.append({"plmnId": HOME_PLMN, "tac": f"{0xF00000 + i:06X}"})
+        for k, ees in enumerate(edn["eess"]):
+            if (i * EES_PER_EDN + k) % every == 0:
+                ees["easIds"] = sorted({*ees["easIds"], "com.bench.changed"})
+    gone = [i for i in range(len(edns)) if i % every == every - 1]
+    document["edns"] = [e for i, e in enumerate(edns) if i % every != every - 1]
+    document["edns"] += [edn_entry(len(edns) + n) for n in range(len(gone))]
+    return document
+
+
 def write_json(document: dict[str, Any], path: Path) -> Path:
     """JSON, not YAML: ``ecs_apply`` reads both, and JSON loads far faster at this size."""
     path.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")

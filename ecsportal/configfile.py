@@ -14,9 +14,12 @@ this module knows only the mechanics:
 
 from __future__ import annotations
 
+import contextvars
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,31 @@ class ConfigSection(ABC):
 
 
 _sections: dict[str, ConfigSection] = {}
+
+
+#: ``(what, done, total)``: how far a long validation or apply has got (ecs_apply shows it).
+ProgressReporter = Callable[[str, int, int], None]
+
+_progress: contextvars.ContextVar[ProgressReporter | None] = contextvars.ContextVar(
+    "configfile_progress", default=None
+)
+
+
+@contextmanager
+def reporting_progress(reporter: ProgressReporter) -> Iterator[None]:
+    """Send the progress of what runs inside to ``reporter``."""
+    token = _progress.set(reporter)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+def progress(what: str, done: int, total: int) -> None:
+    """Report progress; a no-op unless someone listens (sections call it freely)."""
+    reporter = _progress.get()
+    if reporter is not None:
+        reporter(what, done, total)
 
 
 def register(section: ConfigSection) -> None:

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from ecsportal import configfile, schemas
 from ecsportal.configfile import canonical
 
-from . import signals, wire
+from . import bulk, signals, wire
 from .models import (
     COMMON_29571,
     EDGE4,
@@ -57,7 +57,10 @@ def _edn_label(index: int, entry: Any) -> str:
 
 def _schema_errors(where: str, value: Any, file_name: str, schema_name: str) -> list[str]:
     """``where/pointer: reason`` per problem; ``where: reason`` when the whole value is wrong."""
-    params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
+    validator = schemas.validator(file_name, schema_name)
+    if validator.is_valid(value):
+        return []  # the common case, and cheaper than collecting errors
+    params = schemas.invalid_params(validator, value)
     return [f"{where}{'' if p['param'] == '/' else p['param']}: {p['reason']}" for p in params]
 
 
@@ -194,25 +197,37 @@ class EDNSection(configfile.ConfigSection):
                     errors += _length_errors(
                         f"{where}/", ees, EES, {"eesId": "ees_id", "ecspInfo": "ecsp_info"}
                     )
+            configfile.progress("validating EDNs", index + 1, len(data))
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
-        with signals.deferred(EDN):
-            self._apply(data, prune, stats)
+        with signals.deferred(EDN), bulk.cachalot_reads_off():
+            changes = self._changes(data, prune, stats)
+            if changes:
+                bulk.write(changes, "ecs_apply", configfile.progress)
+                # One inventory_changed for the whole section (deferred() sends it).
+                signals.changed(EDN)
 
-    def _apply(self, data: Any, prune: bool, stats: Counter) -> None:
+    def _changes(self, data: Any, prune: bool, stats: Counter) -> bulk.InventoryChanges:
+        """Compare the file with the database: what to create, update and delete.
+
+        Unchanged rows are left out, so applying the same file again writes nothing.
+        """
         existing_edns = {_model_identity(edn): edn for edn in EDN.objects.all()}
         # Registered EESs are the EESs' own (EDGE-6): the file neither lists nor prunes them.
         existing_eess = {
-            ees.ees_id: ees
-            for ees in EES.objects.filter(source=EES.SOURCE_CONFIGURED).select_related("edn")
+            ees.ees_id: ees for ees in EES.objects.filter(source=EES.SOURCE_CONFIGURED)
         }
         with_registrations = set(
             EES.objects.filter(source=EES.SOURCE_REGISTERED).values_list("edn_id", flat=True)
         )
+        changes = bulk.InventoryChanges(
+            edn_fields=["edn_id", *wire.edn_fields({}), "plmns"],
+            ees_fields=list(wire.FIELD_TO_MEMBER),
+        )
         kept_edns: set[int] = set()
         kept_eess: set[str] = set()
-        for entry in data:
+        for index, entry in enumerate(data):
             identity = _edn_identity(entry)
             edn = existing_edns.get(identity) or EDN()
             wanted = {
@@ -220,24 +235,36 @@ class EDNSection(configfile.ConfigSection):
                 **wire.edn_fields(entry["ednConInfo"]),
                 "plmns": entry.get("plmns", []),
             }
-            _save_if_changed(edn, wanted, stats, "edn", created=edn._state.adding)
-            kept_edns.add(edn.pk)
+            created = edn._state.adding
+            if _set_if_changed(edn, wanted, stats, "edn", created):
+                (changes.created_edns if created else changes.updated_edns).append(edn)
+            if not created:
+                kept_edns.add(edn.pk)
             for info in entry.get("eess", []):
                 ees = existing_eess.get(info["eesId"]) or EES()
-                wanted = {"edn_id": edn.pk, **wire.ees_fields(info)}
-                _save_if_changed(ees, wanted, stats, "ees", created=ees._state.adding)
+                ees_created = ees._state.adding
+                # An EES moving to another EDN is an update (a new EDN has no key yet).
+                moved = not ees_created and ees.edn_id != edn.pk
+                if _set_if_changed(ees, wire.ees_fields(info), stats, "ees", ees_created, moved):
+                    if ees_created:
+                        changes.created_eess.append((ees, edn))
+                    else:
+                        changes.updated_eess.append((ees, edn))
+                        if moved:  # the EDN it leaves no longer serves its PLMNs
+                            changes.touched_edn_pks.add(ees.edn_id)
                 kept_eess.add(ees.ees_id)
+            configfile.progress("comparing EDNs", index + 1, len(data))
         if prune:
             for ees_id, ees in existing_eess.items():
                 if ees_id not in kept_eess:
-                    ees._change_reason = "ecs_apply"
-                    ees.delete()
+                    changes.deleted_eess.append(ees)
+                    changes.touched_edn_pks.add(ees.edn_id)
                     stats["ees deleted"] += 1
             for edn in existing_edns.values():
                 if edn.pk not in kept_edns and edn.pk not in with_registrations:
-                    edn._change_reason = "ecs_apply"
-                    edn.delete()
+                    changes.deleted_edns.append(edn)
                     stats["edn deleted"] += 1
+        return changes
 
     def export(self) -> Any:
         edns = sorted(EDN.objects.all(), key=lambda e: _sort_key(_model_identity(e)))
@@ -276,18 +303,26 @@ def _sort_key(identity: tuple) -> tuple:
     return tuple("" if v is None else str(v) for v in identity)
 
 
+def _set_if_changed(
+    obj: Any, wanted: dict[str, Any], stats: Counter, kind: str, created: bool, moved: bool = False
+) -> bool:
+    """Set ``wanted`` on ``obj`` and count it; False (and nothing set) when nothing differs."""
+    changed = created or moved or any(getattr(obj, k) != v for k, v in wanted.items())
+    if not changed:
+        stats[f"{kind} unchanged"] += 1
+        return False
+    for k, v in wanted.items():
+        setattr(obj, k, v)
+    stats[f"{kind} {'created' if created else 'updated'}"] += 1
+    return True
+
+
 def _save_if_changed(
     obj: Any, wanted: dict[str, Any], stats: Counter, kind: str, created: bool
 ) -> None:
-    changed = created or any(getattr(obj, k) != v for k, v in wanted.items())
-    if not changed:
-        stats[f"{kind} unchanged"] += 1
-        return
-    for k, v in wanted.items():
-        setattr(obj, k, v)
-    obj._change_reason = "ecs_apply"
-    obj.save()
-    stats[f"{kind} {'created' if created else 'updated'}"] += 1
+    if _set_if_changed(obj, wanted, stats, kind, created):
+        obj._change_reason = "ecs_apply"
+        obj.save()
 
 
 configfile.register(ECSSection())

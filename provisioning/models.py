@@ -9,6 +9,7 @@ database indexes, so a lookup costs the same with 100 or 100,000 EESs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -411,18 +412,54 @@ def _area_rows(area: dict[str, Any] | None, **owner: Any) -> list[AreaKey]:
     return rows
 
 
+# The index rows as pure functions of a profile: reindex_ees / reindex_edn write them for one
+# row (admin, API), provisioning.bulk for many at once (ecs_apply); both must agree.
+
+
+def ees_has_area(ees: EES) -> bool:
+    return areas.restricts(ees.svc_area)
+
+
+def ees_index_rows(ees: EES) -> tuple[list[AreaKey], list[EESApplication]]:
+    """An EES's area keys and EAS-id rows (the EES must have its primary key)."""
+    applications = [
+        EESApplication(ees=ees, eas_id=eas_id) for eas_id in sorted(set(ees.eas_ids or []))
+    ]
+    return _area_rows(ees.svc_area, ees=ees), applications
+
+
+def edn_served_plmns(edn: EDN, ees_svc_areas: Iterable[Any]) -> set[str]:
+    """The PLMNs an EDN serves: its area's, its listed ones and those of its EESs' areas."""
+    served = areas.plmns_of(edn.edn_topo_srv_area)
+    served |= {k for k in (areas.plmn_key(p) for p in edn.plmns or []) if k}
+    for svc_area in ees_svc_areas:
+        served |= areas.plmns_of(svc_area)
+    return served
+
+
+def edn_flags(edn: EDN, served: set[str]) -> tuple[bool, bool]:
+    """``(has_area, serves_home)``: home PLMNs only when nothing names a PLMN for it."""
+    return areas.restricts(edn.edn_topo_srv_area), not served
+
+
+def edn_index_rows(edn: EDN, served: set[str]) -> tuple[list[AreaKey], list[EDNPlmn]]:
+    """An EDN's area keys and served-PLMN rows (the EDN must have its primary key)."""
+    return _area_rows(edn.edn_topo_srv_area, edn=edn), [
+        EDNPlmn(edn=edn, plmn=p) for p in sorted(served)
+    ]
+
+
 def reindex_ees(ees: EES) -> None:
     """Rebuild an EES's index rows from its profile."""
-    has_area = areas.restricts(ees.svc_area)
+    has_area = ees_has_area(ees)
     if has_area != ees.has_area:
         EES.objects.filter(pk=ees.pk).update(has_area=has_area)
         ees.has_area = has_area
+    area_keys, applications = ees_index_rows(ees)
     AreaKey.objects.filter(ees=ees).delete()
-    AreaKey.objects.bulk_create(_area_rows(ees.svc_area, ees=ees))
+    AreaKey.objects.bulk_create(area_keys)
     EESApplication.objects.filter(ees=ees).delete()
-    EESApplication.objects.bulk_create(
-        EESApplication(ees=ees, eas_id=eas_id) for eas_id in sorted(set(ees.eas_ids or []))
-    )
+    EESApplication.objects.bulk_create(applications)
 
 
 def lock_edn(edn_id: int | None) -> None:
@@ -434,19 +471,16 @@ def lock_edn(edn_id: int | None) -> None:
 def reindex_edn(edn: EDN) -> None:
     """Rebuild an EDN's index rows: its area keys and the PLMNs it serves."""
     lock_edn(edn.pk)
-    has_area = areas.restricts(edn.edn_topo_srv_area)
-    served = areas.plmns_of(edn.edn_topo_srv_area)
-    served |= {k for k in (areas.plmn_key(p) for p in edn.plmns or []) if k}
-    for svc_area in EES.objects.filter(edn=edn).values_list("svc_area", flat=True):
-        served |= areas.plmns_of(svc_area)
-    serves_home = not served
+    served = edn_served_plmns(edn, EES.objects.filter(edn=edn).values_list("svc_area", flat=True))
+    has_area, serves_home = edn_flags(edn, served)
     if (has_area, serves_home) != (edn.has_area, edn.serves_home):
         EDN.objects.filter(pk=edn.pk).update(has_area=has_area, serves_home=serves_home)
         edn.has_area, edn.serves_home = has_area, serves_home
+    area_keys, plmns = edn_index_rows(edn, served)
     AreaKey.objects.filter(edn=edn).delete()
-    AreaKey.objects.bulk_create(_area_rows(edn.edn_topo_srv_area, edn=edn))
+    AreaKey.objects.bulk_create(area_keys)
     EDNPlmn.objects.filter(edn=edn).delete()
-    EDNPlmn.objects.bulk_create(EDNPlmn(edn=edn, plmn=p) for p in sorted(served))
+    EDNPlmn.objects.bulk_create(plmns)
 
 
 class EECSubscription(models.Model):

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from ecsportal import configfile
+
+
+class ProgressLine:
+    """One carriage-return line per phase ("validating EDNs: 4,000/10,000 (40%)").
+
+    Redrawn at most every ``interval`` seconds: a terminal that prints 100,000 updates
+    costs more than the work it reports.
+    """
+
+    def __init__(self, out: OutputWrapper, interval: float = 0.2) -> None:
+        self.out = out
+        self.interval = interval
+        self.what: str | None = None
+        self.shown_at = 0.0
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if what != self.what:
+            self.finish()
+            self.what = what
+        elif done < total and now - self.shown_at < self.interval:
+            return
+        self.shown_at = now
+        percent = 100 * done // total if total else 100
+        self.out.write(f"\r{what}: {done:,}/{total:,} ({percent}%)", ending="")
+        self.out.flush()
+        if done >= total:
+            self.out.write("")
+            self.what = None
+
+    def finish(self) -> None:
+        """End a line left open (a phase that stopped early, on an error say)."""
+        if self.what is not None:
+            self.out.write("")
+            self.out.flush()
+            self.what = None
 
 
 class Command(BaseCommand):
@@ -24,6 +61,18 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="validate only; write nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Progress only on a terminal: logs and pipes get the summary line alone.
+        if self.stdout.isatty():
+            progress = ProgressLine(self.stdout)
+            try:
+                with configfile.reporting_progress(progress):
+                    self._handle(options)
+            finally:
+                progress.finish()
+        else:
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         try:
             document = configfile.load_file(options["file"])
             if options["check"]:
