@@ -33,6 +33,8 @@ from .models import PartnerECS, ProvisioningCacheEntry
 
 POINT_DECIMALS = 3  # about 100 m: nearby points share an entry
 DONE_TTL = 30  # seconds a flight's outcome stays readable for its waiters
+# What storing a fresh answer writes; a refresh keeps the rest (the partner subscription).
+STORED_FIELDS = ("query", "request", "answer", "fetched_at", "expires_at", "hits", "last_hit_at")
 
 
 def canonical_query(
@@ -110,19 +112,25 @@ def store(
     expires_at: dt.datetime,
 ) -> ProvisioningCacheEntry:
     """Keep a partner's answer; ``request`` is the ServProvReq sent (what a refresh resends)."""
+    entry = ProvisioningCacheEntry(
+        partner=partner,
+        key=key,
+        query=canonical,
+        request=request,
+        answer=configs,
+        fetched_at=timezone.now(),
+        expires_at=expires_at,
+        hits=0,
+        last_hit_at=None,
+    )
+    # One statement (INSERT ... ON CONFLICT UPDATE) instead of a locking read and a write;
+    # a refresh keeps the entry's row and its partner subscription.
     with relaxed_commit():  # a cache: asked again should it ever be lost
-        entry, _ = ProvisioningCacheEntry.objects.update_or_create(
-            partner=partner,
-            key=key,
-            defaults={
-                "query": canonical,
-                "request": request,
-                "answer": configs,
-                "fetched_at": timezone.now(),
-                "expires_at": expires_at,
-                "hits": 0,
-                "last_hit_at": None,
-            },
+        ProvisioningCacheEntry.objects.bulk_create(
+            [entry],
+            update_conflicts=True,
+            unique_fields=["partner", "key"],
+            update_fields=[*STORED_FIELDS],
         )
     return entry
 
