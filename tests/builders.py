@@ -310,7 +310,8 @@ class Receiver:
 
     def __init__(self, status: int = 204, port: int = 0) -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.loopback import LoopbackServer
 
         self.status = status
         self.redirect_to: str | None = None
@@ -319,52 +320,31 @@ class Receiver:
         self.release = threading.Event()
         self.deliveries: list[dict[str, Any]] = []
         self._arrived = threading.Condition()
-        outer = self
+        self.server = LoopbackServer(self._respond, port)
+        self.port = self.server.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                import time
+    def _respond(self, request: Any) -> Any:
+        import time
 
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = raw
-                with outer._arrived:
-                    first = not outer.deliveries
-                    outer.deliveries.append(
-                        {
-                            "path": self.path,
-                            "headers": dict(self.headers),
-                            "body": body,
-                            "at": time.monotonic(),
-                        }
-                    )
-                    outer._arrived.notify_all()
-                if first and outer.hold_first:
-                    outer.holding.set()
-                    outer.release.wait(60)
-                try:
-                    if outer.redirect_to:
-                        self.send_response(307)
-                        self.send_header("Location", outer.redirect_to)
-                        self.send_header("Content-Length", "0")
-                    else:
-                        self.send_response(outer.status)
-                        self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass  # the sender is gone (a killed worker)
+        from tests.loopback import Reply
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        try:
+            body = request.json()
+        except ValueError:
+            body = request.raw
+        with self._arrived:
+            first = not self.deliveries
+            self.deliveries.append(
+                {"path": request.path, "headers": request.headers, "body": body}
+                | {"at": time.monotonic()}
+            )
+            self._arrived.notify_all()
+        if first and self.hold_first:
+            self.holding.set()
+            self.release.wait(60)
+        if self.redirect_to:
+            return Reply(307, headers={"Location": self.redirect_to})
+        return Reply(self.status)
 
     @property
     def url(self) -> str:
@@ -385,5 +365,4 @@ class Receiver:
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from partners import breaker
 from partners.models import RetrievalAudit
 from tests.builders import configure_ecs, edge4_request, make_partner, plmn
+from tests.loopback import LoopbackServer, Received, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -23,29 +22,19 @@ class Partner:
     def __init__(self) -> None:
         self.status = 500  # what it answers: 500 (a fault), 204 (healthy), 401 (a refusal)
         self.calls = 0
-        partner = self
+        self.server = LoopbackServer(self._respond)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                partner.calls += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(partner.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+    def _respond(self, request: Received) -> Reply:
+        self.calls += 1
+        return Reply(self.status)
 
 
 @pytest.fixture
 def partner_server():
     server = Partner()
     yield server
-    server.server.shutdown()
+    server.server.close()
 
 
 def ask(edge4) -> int:

@@ -18,13 +18,9 @@ the partner issues us -- including one it revoked, which we replace after its 40
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
-import threading
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
@@ -47,6 +43,7 @@ from tests.builders import (
     make_policy,
     post_json,
 )
+from tests.loopback import LoopbackServer, Received, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -65,45 +62,20 @@ class Partner:
 
     def __init__(self) -> None:
         self.authorizations: list[str] = []
-        outer = self
+        self.server = LoopbackServer(self._respond)
+        self.api_root = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                authorization = self.headers.get("Authorization", "")
-                outer.authorizations.append(authorization)
-                if authorization == f"Bearer {GOOD_OUTBOUND}":
-                    answer = {
-                        "ednCnfgInfo": [
-                            edn_config_json("partner.edge", ees_info_json("ees.partner.1"))
-                        ]
-                    }
-                    status, content_type = 200, "application/json"
-                else:
-                    answer = {"title": "Unauthorized", "status": 401, "cause": "UNAUTHORIZED"}
-                    status, content_type = 401, "application/problem+json"
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def api_root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _respond(self, request: Received) -> Reply:
+        authorization = request.headers.get("Authorization", "")
+        self.authorizations.append(authorization)
+        if authorization == f"Bearer {GOOD_OUTBOUND}":
+            edn = edn_config_json("partner.edge", ees_info_json("ees.partner.1"))
+            return Reply(200, {"ednCnfgInfo": [edn]})
+        unauthorized = {"title": "Unauthorized", "status": 401, "cause": "UNAUTHORIZED"}
+        return Reply(401, unauthorized, content_type="application/problem+json")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture
@@ -271,57 +243,30 @@ class OAuthPartner:
 
     def __init__(self) -> None:
         self.issued: list[str] = []
-        outer = self
+        self.server = LoopbackServer(self._respond)
+        self.api_root = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                authorization = self.headers.get("Authorization", "")
-                if self.path == "/oauth2/token/":
-                    encoded = authorization.removeprefix("Basic ")
-                    user, _, password = base64.b64decode(encoded).decode().partition(":")
-                    if (unquote_plus(user), unquote_plus(password)) == (
-                        CLIENT_ID,
-                        GOOD_CLIENT_SECRET,
-                    ):
-                        token = f"issued-access-token-{len(outer.issued)}-9c8b7a6f5e4d3c2b"
-                        outer.issued.append(token)
-                        self._send(200, {"access_token": token, "token_type": "Bearer"})
-                    else:
-                        self._send(401, {"error": "invalid_client"})
-                elif outer.issued and authorization == f"Bearer {outer.issued[-1]}":
-                    edn = edn_config_json("partner.edge", ees_info_json("ees.partner.1"))
-                    self._send(200, {"ednCnfgInfo": [edn]})
-                else:
-                    self._send(401, {"title": "Unauthorized", "status": 401})
-
-            def _send(self, status: int, answer: dict[str, Any]) -> None:
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def api_root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _respond(self, request: Received) -> Reply:
+        authorization = request.headers.get("Authorization", "")
+        if request.path == "/oauth2/token/":
+            encoded = authorization.removeprefix("Basic ")
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+            if (unquote_plus(user), unquote_plus(password)) != (CLIENT_ID, GOOD_CLIENT_SECRET):
+                return Reply(401, {"error": "invalid_client"})
+            token = f"issued-access-token-{len(self.issued)}-9c8b7a6f5e4d3c2b"
+            self.issued.append(token)
+            return Reply(200, {"access_token": token, "token_type": "Bearer"})
+        if self.issued and authorization == f"Bearer {self.issued[-1]}":
+            edn = edn_config_json("partner.edge", ees_info_json("ees.partner.1"))
+            return Reply(200, {"ednCnfgInfo": [edn]})
+        return Reply(401, {"title": "Unauthorized", "status": 401})
 
     def revoke(self) -> None:
         """Forget every token issued so far (the next one issued is valid)."""
         self.issued.append("revoked-placeholder")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -47,6 +45,7 @@ from tests.builders import (
     make_policy,
     post_json,
 )
+from tests.loopback import LoopbackServer, Received, Reply
 from tests.openapi import EDGE10_FILE, assert_conforms, assert_valid
 
 pytestmark = pytest.mark.django_db
@@ -483,38 +482,17 @@ class FakePartner:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
-        outer = self
+        self.server = LoopbackServer(self._respond)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.received.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw)}
-                )
-                payload = json.dumps({**json.loads(raw), "expTime": in_seconds(3600)}).encode()
-                self.send_response(201)
-                self.send_header(
-                    "Location", f"http://127.0.0.1{self.path}/sub-{len(outer.received)}"
-                )
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _respond(self, request: Received) -> Reply:
+        body = request.json()
+        self.received.append({"path": request.path, "headers": request.headers, "body": body})
+        location = f"http://127.0.0.1{request.path}/sub-{len(self.received)}"
+        return Reply(201, {**body, "expTime": in_seconds(3600)}, {"Location": location})
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

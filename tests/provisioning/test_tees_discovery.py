@@ -9,8 +9,6 @@ real HTTP server on 127.0.0.1 that counts the calls it gets.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +37,7 @@ from tests.builders import (
     tai,
     ue_at,
 )
+from tests.loopback import LoopbackServer, Received, Reply
 from tests.openapi import EDGE10_FILE, assert_conforms, assert_valid
 
 pytestmark = pytest.mark.django_db
@@ -238,33 +237,15 @@ class Partner:
     def __init__(self, answer: dict[str, Any]) -> None:
         self.answer = answer
         self.requests: list[dict[str, Any]] = []
-        partner = self
+        self.server = LoopbackServer(self._respond)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                partner.requests.append(json.loads(raw))
-                body = json.dumps(partner.answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _respond(self, request: Received) -> Reply:
+        self.requests.append(request.json())
+        return Reply(200, self.answer)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture
