@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
@@ -75,6 +75,17 @@ def enqueue(
         destination=destination,
         payload=payload,
         headers={REQUEST_ID_HEADER: current_request_id(), **(headers or {})},
+    )
+
+
+def cancel(subscriptions: Iterable[str], reason: str) -> int:
+    """Give up the pending notifications of subscriptions that are gone (deleted, expired):
+    after unsubscribing, nobody expects them.  Returns how many were given up."""
+    ids = list(subscriptions)
+    if not ids:
+        return 0
+    return Notification.objects.filter(subscription__in=ids, state=Notification.PENDING).update(
+        state=Notification.GIVEN_UP, last_error=reason[:255]
     )
 
 
@@ -185,16 +196,16 @@ def _record(notification: Notification, status: int | None, error: str, ms: floa
                 _setting("ECS_NOTIFICATION_MAX_BACKOFF", 60), 2 ** (notification.attempts - 1)
             )
             notification.next_attempt_at = now + dt.timedelta(seconds=backoff)
-    notification.save(
-        update_fields=[
-            "attempts",
-            "leased_until",
-            "state",
-            "delivered_at",
-            "last_error",
-            "next_attempt_at",
-        ]
-    )
+    fields = ["attempts", "leased_until", "state", "delivered_at", "last_error", "next_attempt_at"]
+    values: dict[str, Any] = {name: getattr(notification, name) for name in fields}
+    if notification.state == Notification.PENDING:
+        # A retry only for what is still pending: one given up meanwhile (its subscription
+        # deleted, say) stays given up.
+        given_up = Value(Notification.GIVEN_UP)
+        values["state"] = Case(
+            When(state=Notification.GIVEN_UP, then=given_up), default=Value(Notification.PENDING)
+        )
+    Notification.objects.filter(pk=notification.pk).update(**values)
 
 
 def deliver_due(limit: int = 32) -> int:

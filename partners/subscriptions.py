@@ -238,6 +238,7 @@ def patch(
 @transaction.atomic
 def delete(partner: PartnerECS, subscription_id: str) -> None:
     get(partner, subscription_id).delete()
+    worker.cancel([subscription_id], "subscription deleted")
 
 
 def evaluate_all() -> int:
@@ -271,6 +272,9 @@ def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
     evaluate_all()
 
 
+@transaction.atomic
 def expire() -> int:
-    deleted, _ = PartnerSubscription.objects.filter(expires_at__lte=timezone.now()).delete()
+    expired = PartnerSubscription.objects.filter(expires_at__lte=timezone.now())
+    worker.cancel(expired.values_list("subscription_id", flat=True), "subscription expired")
+    deleted, _ = expired.delete()
     return deleted

@@ -179,6 +179,7 @@ def patch(subscription_id: str, changes: dict[str, Any], link_for: Any) -> EECSu
 @transaction.atomic
 def delete(subscription_id: str) -> None:
     get(subscription_id).delete()
+    worker.cancel([subscription_id], "subscription deleted")
 
 
 def evaluate_all() -> int:
@@ -207,6 +208,9 @@ def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
     evaluate_all()
 
 
+@transaction.atomic
 def expire() -> int:
-    deleted, _ = EECSubscription.objects.filter(expires_at__lte=timezone.now()).delete()
+    expired = EECSubscription.objects.filter(expires_at__lte=timezone.now())
+    worker.cancel(expired.values_list("subscription_id", flat=True), "subscription expired")
+    deleted, _ = expired.delete()
     return deleted

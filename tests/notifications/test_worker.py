@@ -127,6 +127,36 @@ def test_a_failing_receiver_gets_retries_with_growing_backoff(owe, receiver):
     assert receiver.bodies()[-1] == receiver.bodies()[0]
 
 
+def test_an_unsubscribed_eec_gets_none_of_what_was_still_pending(owe, receiver, client):
+    receiver.status = 500
+    notification = owe(receiver.url)
+    make_due(notification)
+    assert worker.deliver_due() == 1  # one failed attempt: a retry is pending
+    response = client.delete(f"{SUBSCRIPTIONS}/{notification.subscription}")
+    assert response.status_code == 204
+
+    notification.refresh_from_db()
+    assert (notification.state, notification.last_error) == (
+        Notification.GIVEN_UP,
+        "subscription deleted",
+    )
+    receiver.status = 204
+    make_due(notification)
+    assert worker.deliver_due() == 0
+    assert len(receiver.deliveries) == 1  # only the attempt before the unsubscription
+
+
+def test_a_delivery_under_way_when_its_subscription_goes_is_not_retried(owe, receiver):
+    receiver.status = 500
+    notification = owe(receiver.url)
+    [claimed] = worker._claim(1)  # the worker has it in hand ...
+    worker.cancel([claimed.subscription], "subscription deleted")  # ... when it is deleted
+    worker._record(claimed, 500, "HTTP 500", 1.0)  # the attempt fails: no retry is planned
+    notification.refresh_from_db()
+    assert notification.state == Notification.GIVEN_UP
+    assert notification.attempts == 1
+
+
 def test_the_first_retry_waits_one_second(owe, receiver):
     receiver.status = 503
     notification = owe(receiver.url)
