@@ -42,7 +42,9 @@ def canonical_query(
 ) -> dict[str, Any]:
     points = sorted(
         {
-            (round(lat, POINT_DECIMALS), round(lon, POINT_DECIMALS))
+            # + 0.0: a point just west or south of 0 rounds to -0.0, which would print as
+            # "-0.0" and key apart from its neighbours at 0.0.
+            (round(lat, POINT_DECIMALS) + 0.0, round(lon, POINT_DECIMALS) + 0.0)
             for lat, lon in query.location.points
         }
     )
