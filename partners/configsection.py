@@ -34,6 +34,9 @@ from .models import (
     hash_token,
 )
 
+# Credentials we present to a partner: a literal or env:NAME, never exported literally.
+CREDENTIAL_MEMBERS = {"outboundToken": "outbound_token", "clientSecret": "client_secret"}
+
 PARTNER_KEYS = {
     "id",
     "ecsp",
@@ -170,7 +173,7 @@ class PartnerSection(configfile.ConfigSection):
                 and not (_HEX64.match(inbound[len(TOKEN_HASH_PREFIX) :].lower()))
             ):
                 errors.append(f"{label}.inboundToken: sha256: must be followed by 64 hex digits")
-            for key in ("outboundToken", "clientSecret"):
+            for key in CREDENTIAL_MEMBERS:
                 if entry.get(key) == ENV_PREFIX:
                     errors.append(f"{label}.{key}: env: needs a variable name")
             errors += _oauth_errors(label, entry, stored_secrets)
@@ -228,10 +231,9 @@ class PartnerSection(configfile.ConfigSection):
                     "scope": entry.get("scope", DEFAULT_SCOPE),
                 }
             )
-            if "outboundToken" in entry:
-                wanted["outbound_token"] = entry["outboundToken"]
-            if "clientSecret" in entry:
-                wanted["client_secret"] = entry["clientSecret"]
+            for member, field in CREDENTIAL_MEMBERS.items():
+                if member in entry:  # absent: keep the stored credential
+                    wanted[field] = entry[member]
             if "inboundToken" in entry:
                 # An empty token means none: the partner cannot authenticate.
                 token = entry["inboundToken"]
@@ -253,8 +255,8 @@ class PartnerSection(configfile.ConfigSection):
             entry["apiRoot"] = p.api_root
             entry["plmns"] = canonical(p.plmns)
             entry["consult"] = p.consult
-            if p.outbound_token.startswith("env:"):
-                # A literal token is a secret and is never exported; env: references are.
+            if p.outbound_token.startswith(ENV_PREFIX):
+                # A literal credential is a secret and is never exported; env: references are.
                 entry["outboundToken"] = p.outbound_token
             if p.inbound_token_hash:
                 entry["inboundToken"] = TOKEN_HASH_PREFIX + p.inbound_token_hash
@@ -263,8 +265,7 @@ class PartnerSection(configfile.ConfigSection):
             if p.client_id:
                 entry["clientId"] = p.client_id
             if p.client_secret.startswith(ENV_PREFIX):
-                # As for the outbound token: a literal secret is never exported.
-                entry["clientSecret"] = p.client_secret
+                entry["clientSecret"] = p.client_secret  # as outboundToken above
             if p.token_url or p.scope != DEFAULT_SCOPE:
                 entry["scope"] = p.scope
             entry.update(
