@@ -117,7 +117,7 @@ def tai(tac: str, plmn: dict[str, str]) -> dict[str, Any]:
     return {"plmnId": plmn, "tac": tac}
 
 
-def home_config(partner_url: str) -> dict[str, Any]:
+def home_config(partner_url: str, breaker_cooldown: float) -> dict[str, Any]:
     # Our EDN covers every TAI the soak's UEs use, in both PLMNs: a flapping partner must
     # never turn into an error for the EEC (503 is for when nothing local matches).
     tais = [tai(f"{n:04X}", plmn) for plmn in (HOME, VISITED) for n in range(1, 6)]
@@ -157,7 +157,7 @@ def home_config(partner_url: str) -> dict[str, Any]:
                 "maxLifetime": 5,
                 "timeout": PARTNER_TIMEOUT,
                 "breakerThreshold": 5,
-                "breakerCooldown": 3,
+                "breakerCooldown": breaker_cooldown,
             }
         ],
         "policies": [{"partner": "ecs.soak.visited", "easIds": ["*"]}],
@@ -310,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         url = databases.create_migrated("home", base_env)
         env = {**base_env, "DATABASE_URL": url}
         config = RESULTS / f"soak-{tag}.json"
-        config.write_text(json.dumps(home_config(partner.url)), encoding="utf-8")
+        # The breaker must cool down within one phase: otherwise an open breaker can span a whole
+        # phase (the short soak's 2 s "down" came right after "slow" opened a 3 s breaker), and
+        # that mode is never exercised.
+        cooldown = min(3.0, args.phase / 2)
+        config.write_text(json.dumps(home_config(partner.url, cooldown)), encoding="utf-8")
         servers.manage(["ecs_apply", str(config)], env)
         config.unlink()
         server = servers.Server(
