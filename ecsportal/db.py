@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 @contextmanager
@@ -30,3 +32,114 @@ def relaxed_commit() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
+
+
+class ModelRows:
+    """Model instances from the columns of a hand-written SELECT, as the ORM would build them.
+
+    For the few hot queries where building and compiling a queryset costs more than running
+    it: the caller writes the SQL with ``columns(alias)`` and turns each row's slice into an
+    instance with ``build``.  Values pass through the same converters the ORM applies (JSON
+    decoding, SQLite datetimes), and fields left out are deferred, as with ``.defer()``.
+    """
+
+    def __init__(self, model: type[models.Model], leave_out: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if f.attname not in leave_out]
+        self.attnames = [f.attname for f in self.fields]
+        self.width = len(self.fields)
+        self._converters: dict[str, list[tuple[Any, list[Any]]]] = {}
+
+    def columns(self, alias: str) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
+
+    def _for(self, conn: BaseDatabaseWrapper) -> list[tuple[Any, list[Any]]]:
+        converters = self._converters.get(conn.vendor)
+        if converters is None:
+            converters = []
+            for f in self.fields:
+                col = f.get_col(self.model._meta.db_table)
+                converters.append(
+                    (col, conn.ops.get_db_converters(col) + col.get_db_converters(conn))
+                )
+            self._converters[conn.vendor] = converters
+        return converters
+
+    def build(self, values: Sequence[Any], conn: BaseDatabaseWrapper = connection) -> Any:
+        converted = list(values)
+        for i, (col, converters) in enumerate(self._for(conn)):
+            for convert in converters:
+                converted[i] = convert(converted[i], col, conn)
+        return self.model.from_db(conn.alias, self.attnames, converted)
+
+
+def _run(sql: str, params: Sequence[Any], fetch: bool) -> Any:
+    # django-cachalot searches the text of every raw statement for write keywords, to
+    # invalidate the tables it names; on a long statement that costs more than running it.
+    # Flagging the connection as cachalot's own ORM calls do (``raw = False``) skips the scan.
+    connection.raw = False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else cursor.rowcount
+    finally:
+        connection.raw = True
+
+
+def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a hand-written SELECT (which changes nothing cachalot must invalidate)."""
+    return _run(sql, params, fetch=True)
+
+
+def write_uncached(model: type[models.Model], sql: str, params: Sequence[Any]) -> int:
+    """Run a hand-written write to ``model``'s table, which the query cache never holds
+    (``CACHALOT_UNCACHABLE_TABLES``): there is nothing to invalidate.  Returns the row count."""
+    _check_uncached(model)
+    return _run(sql, params, fetch=False)
+
+
+def _check_uncached(model: type[models.Model]) -> None:
+    if model._meta.db_table not in settings.CACHALOT_UNCACHABLE_TABLES:
+        raise ValueError(f"{model._meta.db_table} is cached: write it through the ORM")
+
+
+def insert_uncached(
+    objs: Sequence[models.Model],
+    conflict: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> None:
+    """Insert new rows of one model whose table the query cache never holds, in one statement.
+
+    What ``bulk_create`` does for the request path's rows, at a fraction of its CPU: field
+    defaults and ``pre_save`` (``auto_now_add``) apply, values are prepared exactly as the ORM
+    prepares them, and each object gets the primary key the database gave it.  ``conflict`` is
+    (unique columns, columns to update): a row that collides updates those columns instead
+    (``ON CONFLICT ... DO UPDATE``, on PostgreSQL and SQLite alike).
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    _check_uncached(model)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    quote = connection.ops.quote_name
+    row = f"({placeholders(fields)})"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(rows))}"
+    )
+    if conflict is not None:
+        unique, update = conflict
+        sql += f" ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET " + ", ".join(
+            f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update
+        )
+    sql += f" RETURNING {quote(model._meta.pk.column)}"
+    returned = _run(sql, [value for values in rows for value in values], fetch=True)
+    for obj, (pk,) in zip(objs, returned, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    """``%s, %s, ...`` for an SQL ``IN (...)`` list of ``values`` (which must not be empty)."""
+    return ", ".join(["%s"] * len(values))

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from cachalot.api import cachalot_disabled
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 
+from ecsportal.db import ModelRows, placeholders, select
 from ecsportal.memo import TableMemo
 
 from .models import EDN, EES, AreaKey, EDNPlmn, EESApplication
@@ -52,81 +54,117 @@ def _load_edns_without_area() -> frozenset[int]:
 _edns_without_area = TableMemo([EDN], _load_edns_without_area)
 
 
-def _location_filter(query: ProvisioningQuery) -> Q | None:
-    """EESs that may serve the location: a superset, narrowed exactly by ``serves_location``."""
-    area = Q()
+_EES_ROWS = ModelRows(EES, UNREAD_EES_FIELDS)
+_EDN_ROWS = ModelRows(EDN, UNREAD_EDN_FIELDS)
+_EDN_FK = EES._meta.get_field("edn")
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _near(query: ProvisioningQuery) -> tuple[list[int], list[int]]:
+    """Ids of the EESs and EDNs whose area keys or bounding boxes contain the location: a
+    superset, narrowed exactly by ``serves_location``."""
+    branches: list[str] = []
+    params: list[Any] = []
     if query.location.keys:
-        area |= Q(key__in=sorted(query.location.keys))
+        keys = sorted(query.location.keys)
+        branches.append(f"key IN ({placeholders(keys)})")
+        params += keys
     for lat, lon in query.location.points:
-        area |= Q(
-            kind=AreaKey.KIND_GEO,
-            min_lat__lte=lat,
-            max_lat__gte=lat,
-            min_lon__lte=lon,
-            max_lon__gte=lon,
+        branches.append(
+            "(kind = %s AND min_lat <= %s AND max_lat >= %s AND min_lon <= %s AND max_lon >= %s)"
         )
+        params += [AreaKey.KIND_GEO, lat, lat, lon, lon]
     ees_ids: set[int] = set()
-    edn_ids: set[int] = set()
-    for ees_id, edn_id in AreaKey.objects.filter(area).values_list("ees_id", "edn_id"):
-        if ees_id is not None:
-            ees_ids.add(ees_id)
-        if edn_id is not None:
-            edn_ids.add(edn_id)
-    edn_ids.update(_edns_without_area.get())
-    if not ees_ids and not edn_ids:
-        return None  # no area contains the location: nothing to fetch
-    cond = Q(has_area=False, edn_id__in=sorted(edn_ids)) if edn_ids else Q(pk__in=[])
-    if ees_ids:
-        cond |= Q(id__in=sorted(ees_ids))
-    return cond
-
-
-def _plmn_filter(query: ProvisioningQuery) -> Q:
-    edn_ids = EDNPlmn.objects.filter(plmn__in=query.serving_plmns).values_list("edn_id")
-    return Q(edn_id__in=sorted({e for (e,) in edn_ids}))
+    edn_ids: set[int] = set(_edns_without_area.get())
+    if branches:
+        sql = f"SELECT ees_id, edn_id FROM {_table(AreaKey)} WHERE {' OR '.join(branches)}"
+        for ees_id, edn_id in select(sql, params):
+            if ees_id is not None:
+                ees_ids.add(ees_id)
+            if edn_id is not None:
+                edn_ids.add(edn_id)
+    return sorted(ees_ids), sorted(edn_ids)
 
 
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
     """EESs that pass every filter but the exact location check (``serves_location``)."""
-    # Straight to the database: these lookups differ with every UE location, so the query
-    # cache would pay a miss, a store and a key per location for answers rarely asked again.
-    with cachalot_disabled():
-        return _candidates(query, home_plmns)
-
-
-def _candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
-    # Only what answers and filters read (no timestamps, no registration bookkeeping), in
-    # no particular order: ``match`` ranks in Python.
-    qs = (
-        EES.objects.select_related("edn")
-        .defer(*UNREAD_EES_FIELDS, *(f"edn__{f}" for f in UNREAD_EDN_FIELDS))
-        .order_by()
-    )
+    # Hand-written SQL, one statement per step: building and compiling the equivalent
+    # querysets cost more CPU than the database spends answering them.  Only what answers
+    # and filters read is fetched (no timestamps, no registration bookkeeping), in no
+    # particular order (``match`` ranks in Python).  Raw SQL also bypasses the query cache,
+    # which would pay a miss, a store and a key per UE location for answers rarely asked again.
+    where: list[str] = []
+    where_params: list[Any] = []
+    eas_ids = list(query.eas_ids)
+    plmns = list(query.serving_plmns)
     if query.location:
-        near = _location_filter(query)
-        if near is None:
-            return []
-        qs = qs.filter(near)
-        if query.eas_ids:
+        ees_ids, edn_ids = _near(query)
+        if not ees_ids and not edn_ids:
+            return []  # no area contains the location: nothing to fetch
+        near = []
+        if edn_ids:
+            near.append(f"(NOT e.has_area AND e.edn_id IN ({placeholders(edn_ids)}))")
+            where_params += edn_ids
+        if ees_ids:
+            near.append(f"e.id IN ({placeholders(ees_ids)})")
+            where_params += ees_ids
+        where.append(f"({' OR '.join(near)})")
+        if eas_ids:
             # An EDN's EESs all share its area: narrow them to those serving a requested
-            # application before fetching, through the (eas id, EES) index.
-            serving = EESApplication.objects.filter(ees_id=OuterRef("pk"), eas_id__in=query.eas_ids)
-            qs = qs.filter(Exists(serving))
-    elif query.eas_ids:
-        ids = EESApplication.objects.filter(eas_id__in=query.eas_ids).values_list("ees_id")
-        qs = qs.filter(id__in=sorted({i for (i,) in ids}))
-    elif query.serving_plmns and not home_plmns & set(query.serving_plmns):
-        qs = qs.filter(_plmn_filter(query))
-    if query.serving_plmns:
-        # Checked with the same query, per candidate row, through the (plmn, edn) index.
-        served = EDNPlmn.objects.filter(edn_id=OuterRef("edn_id"), plmn__in=query.serving_plmns)
-        qs = qs.annotate(in_plmns=Exists(served))
+            # application in the same statement, through the (eas id, EES) index.
+            where.append(
+                f"EXISTS (SELECT 1 FROM {_table(EESApplication)} a "
+                f"WHERE a.ees_id = e.id AND a.eas_id IN ({placeholders(eas_ids)}))"
+            )
+            where_params += eas_ids
+    elif eas_ids:
+        where.append(
+            f"e.id IN (SELECT a.ees_id FROM {_table(EESApplication)} a "
+            f"WHERE a.eas_id IN ({placeholders(eas_ids)}))"
+        )
+        where_params += eas_ids
+    elif plmns and not home_plmns & set(plmns):
+        where.append(
+            f"e.edn_id IN (SELECT p.edn_id FROM {_table(EDNPlmn)} p "
+            f"WHERE p.plmn IN ({placeholders(plmns)}))"
+        )
+        where_params += plmns
+    # Whether the EES's EDN serves one of the PLMNs: per row, through the (plmn, edn) index.
+    # A scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a hashed scan of the
+    # whole table, which grows with the inventory.
+    in_plmns, select_params = "0", []
+    if plmns:
+        in_plmns = (
+            f"(SELECT 1 FROM {_table(EDNPlmn)} p "
+            f"WHERE p.edn_id = e.edn_id AND p.plmn IN ({placeholders(plmns)}) LIMIT 1)"
+        )
+        select_params = plmns
+    sql = (
+        f"SELECT {_EES_ROWS.columns('e')}, {_EDN_ROWS.columns('d')}, {in_plmns} "
+        f"FROM {_table(EES)} e INNER JOIN {_table(EDN)} d ON e.edn_id = d.id"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = select(sql, select_params + where_params)
     now = timezone.now()
-    return [
-        e
-        for e in qs
-        if _current(e, now) and _serves_apps(e, query) and _in_plmns(e, query, home_plmns)
-    ]
+    edns: dict[int, EDN] = {}
+    found = []
+    split = _EES_ROWS.width
+    for row in rows:
+        ees = _EES_ROWS.build(row[:split])
+        if not (_current(ees, now) and _serves_apps(ees, query)):
+            continue
+        edn = edns.get(ees.edn_id)
+        if edn is None:
+            edn = edns[ees.edn_id] = _EDN_ROWS.build(row[split:-1])
+        _EDN_FK.set_cached_value(ees, edn)
+        ees.in_plmns = bool(row[-1])
+        if _in_plmns(ees, query, home_plmns):
+            found.append(ees)
+    return found
 
 
 def _current(ees: EES, now: dt.datetime) -> bool:
