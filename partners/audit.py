@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecsportal.db import relaxed_commit
+from ecsportal.db import insert_uncached, relaxed_commit
 from ecsportal.middleware import current_request_id
 
 from .models import PartnerECS, RetrievalAudit
@@ -42,4 +42,4 @@ def entry(
 def write(rows: list[RetrievalAudit]) -> None:
     if rows:
         with relaxed_commit():
-            RetrievalAudit.objects.bulk_create(rows)
+            insert_uncached(rows)
