@@ -141,9 +141,10 @@ class PartnerSource:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
         # One commit for the hit counters and the audit rows: a cache hit then costs a
         # single write to the database.
-        with relaxed_commit():
-            cache.record_hits(list(hits.values()))
-            audit.write(rows)
+        if hits or rows:
+            with relaxed_commit():
+                cache.record_hits(list(hits.values()))
+                audit.write(rows)
         return result
 
     def _past_open_circuits(
