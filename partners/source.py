@@ -288,25 +288,26 @@ class PartnerSource:
             return
         now = timezone.now()
         expires = cache.expiry(partner, reply.configs, now)
-        if expires is not None:
-            cache.store(partner, ask.key, ask.canonical, ask.request or {}, reply.configs, expires)
-        if expires is not None:
-            cache.finish_flight(flight, "cached")
-        else:
-            cache.finish_flight(flight, "uncached", reply.configs)
         result.edn_configs += _cap(reply.configs, expires or now)
-        rows.append(
-            audit.entry(
-                RetrievalAudit.OUTBOUND,
-                partner,
-                ask.canonical,
-                status=reply.status,
-                edn_count=len(reply.configs),
-                cache=RetrievalAudit.MISS,
-                latency_ms=latency,
-                reason="cached until " + wire.format_datetime(expires) if expires else "not cached",
-            )
+        row = audit.entry(
+            RetrievalAudit.OUTBOUND,
+            partner,
+            ask.canonical,
+            status=reply.status,
+            edn_count=len(reply.configs),
+            cache=RetrievalAudit.MISS,
+            latency_ms=latency,
+            reason="cached until " + wire.format_datetime(expires) if expires else "not cached",
         )
+        if expires is None:
+            cache.finish_flight(flight, "uncached", reply.configs)
+            rows.append(row)
+            return
+        # The answer and its audit row in one commit, before the waiters are told to read it.
+        with relaxed_commit():
+            cache.store(partner, ask.key, ask.canonical, ask.request or {}, reply.configs, expires)
+            audit.write([row])
+        cache.finish_flight(flight, "cached")
 
     def _serve_entry(
         self,
