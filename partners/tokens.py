@@ -11,7 +11,8 @@ Tokens are kept in the Django cache (Redis in production, so every web node and 
 shares them) under the partner's pk and an HMAC of (token URL, client id, secret, scope):
 changing any of them starts afresh, and the key reveals none of them.  A token is kept until
 ``EXPIRY_MARGIN`` seconds before its ``expires_in`` (``DEFAULT_EXPIRES_IN`` when the endpoint
-names none).
+names none).  Callers on any node that need a new token at the same time share one token
+request (the single flight identical provisioning misses use).
 
 A token endpoint that cannot give us a token raises ``TokenUnavailable`` with a reason fit
 for the audit log: ``refused`` when the endpoint turned our credentials down (the partner
@@ -147,11 +148,44 @@ def obtain(
         token = _cache_call(cache.get, key)
         if isinstance(token, str) and token:
             return token, True
-    token, expires_in = _request_token(credentials, deadline)
+    return _request_once(credentials, deadline), False
+
+
+def _request_once(credentials: ClientCredentials, deadline: float) -> str:
+    """A new token, asked for once by all who need one at the same time.
+
+    Nodes that find no token cached at once (after a start, an expiry, a revocation) join
+    one flight, as identical provisioning misses do: the first asks the token endpoint and
+    caches the token, the others wait for it within their deadline.  When the leader gets
+    none, each asks for itself.
+    """
+    from .cache import await_flight, finish_flight, join_flight
+
+    key = credentials.cache_key
+    hold = max(0.0, deadline - time.monotonic())
+    flight = _cache_call(join_flight, f"token:{key}", hold)
+    if flight is not None and not flight.leader:
+        done = _cache_call(await_flight, flight, deadline) or {}
+        token = _cache_call(cache.get, key) if done.get("outcome") == "cached" else None
+        if isinstance(token, str) and token:
+            return token
+        flight = None  # the leader got none: ask ourselves
+    try:
+        token, expires_in = _request_token(credentials, deadline)
+    except TokenUnavailable:
+        if flight is not None:
+            _cache_call(finish_flight, flight, "failed")
+        raise
     keep = max(expires_in - EXPIRY_MARGIN, expires_in // 2)
-    if keep >= 1:
-        _cache_call(cache.set, key, token, keep)
-    return token, False
+    stored = keep >= 1 and bool(_cache_call(_keep, key, token, keep))
+    if flight is not None:
+        _cache_call(finish_flight, flight, "cached" if stored else "uncached")
+    return token
+
+
+def _keep(key: str, token: str, seconds: int) -> bool:
+    cache.set(key, token, seconds)
+    return True
 
 
 def forget(credentials: ClientCredentials, token: str) -> None:

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -408,6 +409,32 @@ def test_the_token_is_obtained_with_basic_auth_and_reused_from_the_cache(token_p
     assert GOOD_SECRET not in repr(creds)
 
 
+def test_callers_without_a_token_at_once_share_one_token_request(token_partner):
+    # A slow endpoint: every caller arrives while the first request is still out.
+    token_partner.token_delay = 0.3
+    creds = credentials(token_partner)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda _: ask(creds, token_partner), range(8)))
+
+    assert [r.kind for r in replies] == [partner_client.OK] * 8
+    assert token_partner.calls(TOKEN_PATH) == 1
+    api_auth = {s.authorization for s in token_partner.seen if s.path == API_PATH}
+    assert api_auth == {f"Bearer {token_partner.issued[0]}"}
+
+
+def test_when_the_shared_token_request_fails_each_caller_asks_for_itself(token_partner):
+    token_partner.token_delay = 0.3
+    token_partner.token_behaviour = "status"  # 500 from the endpoint
+    creds = credentials(token_partner)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        replies = list(pool.map(lambda _: ask(creds, token_partner, timeout=3.0), range(3)))
+
+    assert [r.kind for r in replies] == [partner_client.FAULT] * 3
+    assert {r.reason for r in replies} == {"token endpoint answered HTTP 500"}
+    # The leader's request, then one of each waiter's own: none waits past its deadline.
+    assert token_partner.calls(TOKEN_PATH) == 3
+
+
 def test_a_changed_secret_or_scope_does_not_reuse_the_old_token(token_partner):
     ask(credentials(token_partner), token_partner)
     other_scope = credentials(token_partner, scope="another")
@@ -425,10 +452,11 @@ def test_a_token_is_kept_until_shortly_before_it_expires(
     token_partner, monkeypatch, expires_in, kept
 ):
     token_partner.expires_in = expires_in
+    creds = credentials(token_partner)
     stored: list[tuple[str, Any, int]] = []
     monkeypatch.setattr(tokens.cache, "set", lambda *args: stored.append(args))
-    assert ask(credentials(token_partner), token_partner).kind == partner_client.OK
-    assert [s[2] for s in stored] == ([kept] if kept else [])
+    assert ask(creds, token_partner).kind == partner_client.OK
+    assert [s[2] for s in stored if s[0] == creds.cache_key] == ([kept] if kept else [])
 
 
 def test_a_401_to_a_cached_token_gets_one_fresh_token_and_one_retry(token_partner):
