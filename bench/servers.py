@@ -9,117 +9,53 @@ order) and dies with the benchmark if that is killed (``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = str(REPO / ".venv" / "bin" / "python")
+from ecsportal.testing import processes
+from ecsportal.testing.processes import PYTHON, REPO, die_with_parent
+from ecsportal.testing.processes import free_port as free_port  # for bench.runner, bench.soak
+
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 STARTUP_SECONDS = 60
 COMMAND_SECONDS = 600
 
-# Variables of the caller that must not leak into a server (they are set per server).
-_PER_SERVER = {
-    "DEBUG",
-    "DJANGO_SETTINGS_MODULE",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CACHE_KEY_PREFIX",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "ECS_VAR_DIR",
-    "STATIC_ROOT",
-    "PORT",
-    "GUNICORN_BIND",
-    "ECS_REQUIRE_AUTH",
-    "ECS_CLIENT_RATE_PER_MINUTE",
-}
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the benchmark process goes away."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+# Set per server as well (gunicorn's bind, and settings the benchmark fixes), so the
+# caller's values must not leak into a server either.
+_PER_SERVER = {"PORT", "GUNICORN_BIND", "ECS_REQUIRE_AUTH", "ECS_CLIENT_RATE_PER_MINUTE"}
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-class Databases:
+class Databases(processes.TemplateDatabases):
     """Creates the benchmark's databases (from one migrated template) and drops them all."""
 
     def __init__(self, tag: str) -> None:
+        # Cleanup goes on past a database it cannot drop, to leave as little behind as it can.
+        super().__init__(POSTGRES_URL, f"ecs_bench_{tag}", report_drop_failure=_report_drop_failure)
         self.tag = tag
-        self.created: list[str] = []
-        self.template: str | None = None
-
-    def _execute(self, statement: str, name: str, template: str | None = None) -> None:
-        import psycopg
-        from psycopg import sql
-
-        query = sql.SQL(statement).format(
-            name=sql.Identifier(name), template=sql.Identifier(template or name)
-        )
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(query)
-
-    def name(self, label: str) -> str:
-        return f"ecs_bench_{self.tag}_{label}"[:63]
-
-    def url(self, name: str) -> str:
-        return urlsplit(POSTGRES_URL)._replace(path="/" + name).geturl()
-
-    def create_empty(self, label: str) -> str:
-        name = self.name(label)
-        self._execute("CREATE DATABASE {name}", name)
-        self.created.append(name)
-        return self.url(name)
 
     def create_migrated(self, label: str, env: dict[str, str]) -> str:
         """A migrated database: ``manage.py migrate`` runs once, into a template, then copies."""
-        if self.template is None:
-            url = self.create_empty("template")
-            manage(["migrate", "--no-input", "-v", "0"], {**env, "DATABASE_URL": url})
-            self.template = self.name("template")
-        name = self.name(label)
-        self._execute("CREATE DATABASE {name} TEMPLATE {template}", name, self.template)
-        self.created.append(name)
-        return self.url(name)
+        return self.create(
+            label,
+            lambda url: manage(["migrate", "--no-input", "-v", "0"], {**env, "DATABASE_URL": url}),
+        )
 
-    def drop(self, url: str) -> None:
-        name = urlsplit(url).path.lstrip("/")
-        self._execute("DROP DATABASE IF EXISTS {name} WITH (FORCE)", name)
-        if name in self.created:
-            self.created.remove(name)
 
-    def drop_all(self) -> None:
-        for name in list(self.created):
-            try:
-                self.drop(self.url(name))
-            except Exception as exc:  # keep dropping the others
-                print(f"  could not drop database {name}: {exc}")
+def _report_drop_failure(name: str, exc: Exception) -> None:
+    print(f"  could not drop database {name}: {exc}")
 
 
 def postgres_max_connections() -> int | None:
@@ -199,7 +135,7 @@ def delete_redis_keys(prefixes: list[str]) -> int:
 
 
 def server_env(database_url: str, cache_prefix: str, var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _PER_SERVER}
+    env = processes.inherited_env(also_drop=_PER_SERVER)
     env.update(
         DJANGO_SETTINGS_MODULE="ecsportal.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -224,21 +160,7 @@ def server_env(database_url: str, cache_prefix: str, var_dir: Path) -> dict[str,
 def manage(
     args: list[str], env: dict[str, str], timeout: float = COMMAND_SECONDS
 ) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args)} exited with {done.returncode}\n"
-            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
-        )
-    return done
+    return processes.run_manage(args, env, timeout=timeout, output_chars=4000)
 
 
 def bulk_load(path: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -298,7 +220,7 @@ def timed_manage(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         peak_kib = 0
         try:
@@ -378,7 +300,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._wait_healthy()
 

@@ -40,47 +40,23 @@ import pytest
 import requests
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+from ecsportal.testing.processes import (
+    PYTHON,
+    REPO,
+    TemplateDatabases,
+    free_port,
+    inherited_env,
+    run_manage,
+)
+
+# The name tests that start their own processes import from here.
+from ecsportal.testing.processes import die_with_parent as _die_with_parent
+
 STARTUP_SECONDS = 60  # a loaded CI machine can take a while to import Django
 COMMAND_SECONDS = 120
 LOG_TAIL_CHARS = 20_000
 
-# Variables of the test run that must not leak into an instance (they are set per instance).
-_PER_INSTANCE = {
-    "DEBUG",
-    "DJANGO_SETTINGS_MODULE",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CACHE_KEY_PREFIX",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "ECS_VAR_DIR",
-    "STATIC_ROOT",
-}
-
 INSTANCES = pytest.StashKey[list]()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the OS picks it)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: end with the test run even if it is killed (Linux only)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def parallel(*calls: Callable[[], Any]) -> list[Any]:
@@ -94,21 +70,8 @@ def _short() -> str:
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_SECONDS,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(
-            f"{what}: manage.py {' '.join(args)} exited with {done.returncode}\n"
-            f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-        )
-    return done
+    # A failing command fails the test, with all of its output in the report.
+    return run_manage(args, env, timeout=COMMAND_SECONDS, what=what, error=AssertionError)
 
 
 # --- databases -------------------------------------------------------------------------------
@@ -129,12 +92,14 @@ class Databases:
         self.postgres = urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
         self.base_url = url
         self.tag = f"fed_{_short()}"
-        self._template: str | None = None
-        self._created: list[str] = []
-
-    # PostgreSQL ------------------------------------------------------------------------------
+        self._pg: TemplateDatabases | None = None
+        if self.postgres:
+            base = dj_database_url.parse(url)["NAME"] or "ecsportal"
+            self._pg = TemplateDatabases(url, f"{base}_{self.tag}", admin=self._admin)
+        self._sqlite_template: str | None = None
 
     def _admin(self):
+        # The run's own database may not exist yet; the server's "postgres" database does.
         import psycopg
 
         params = dj_database_url.parse(self.base_url)
@@ -147,53 +112,26 @@ class Databases:
             autocommit=True,
         )
 
-    def _pg_name(self, label: str) -> str:
-        base = dj_database_url.parse(self.base_url)["NAME"] or "ecsportal"
-        return f"{base}_{self.tag}_{label}"[:63]
-
-    def _pg_url(self, name: str) -> str:
-        return urlsplit(self.base_url)._replace(path="/" + name).geturl()
-
-    def _pg_execute(self, statement: str, name: str, template: str | None = None) -> None:
-        from psycopg import sql
-
-        query = sql.SQL(statement).format(
-            name=sql.Identifier(name), template=sql.Identifier(template or name)
-        )
-        with self._admin() as conn:
-            conn.execute(query)
-
-    # both -----------------------------------------------------------------------------------
-
-    def _migrated_template(self) -> str:
-        """Migrate once per session; returns the template's name (PostgreSQL) or path."""
-        if self._template is not None:
-            return self._template
-        if self.postgres:
-            name = self._pg_name("template")
-            self._pg_execute("CREATE DATABASE {name}", name)
-            self._created.append(name)
-            url = self._pg_url(name)
-        else:
-            name = str(self.workdir / "template.sqlite3")
-            url = f"sqlite:///{name}"
+    def _migrate(self, url: str) -> None:
         env = {**self.env, "DATABASE_URL": url, "CACHE_KEY_PREFIX": f"migrate-{self.tag}"}
         _run(["migrate", "--no-input", "-v", "0"], env, "migrating the template database")
-        if not self.postgres:
+
+    def _migrated_sqlite_template(self) -> str:
+        """Migrate once per session; returns the template file's path."""
+        if self._sqlite_template is None:
+            path = str(self.workdir / "template.sqlite3")
+            self._migrate(f"sqlite:///{path}")
             # Fold the write-ahead log into the file, so that a plain copy is complete.
-            with sqlite3.connect(name) as conn:
+            with sqlite3.connect(path) as conn:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._template = name
-        return name
+            self._sqlite_template = path
+        return self._sqlite_template
 
     def create(self, label: str, directory: Path) -> str:
         """A migrated database of its own; returns its DATABASE_URL."""
-        template = self._migrated_template()
-        if self.postgres:
-            name = self._pg_name(f"{label}_{_short()}")
-            self._pg_execute("CREATE DATABASE {name} TEMPLATE {template}", name, template)
-            self._created.append(name)
-            return self._pg_url(name)
+        if self._pg is not None:
+            return self._pg.create(f"{label}_{_short()}", self._migrate)
+        template = self._migrated_sqlite_template()
         path = directory / f"{label}.sqlite3"
         source = sqlite3.connect(template)
         target = sqlite3.connect(path)
@@ -205,12 +143,8 @@ class Databases:
         return f"sqlite:///{path}"
 
     def drop(self, url: str) -> None:
-        if not self.postgres:
-            return  # files under tmp_path
-        name = urlsplit(url).path.lstrip("/")
-        self._pg_execute("DROP DATABASE IF EXISTS {name} WITH (FORCE)", name)
-        if name in self._created:
-            self._created.remove(name)
+        if self._pg is not None:  # else files under tmp_path
+            self._pg.drop(url)
 
     def free_connections(self) -> int | None:
         """How many more clients PostgreSQL accepts now (None on SQLite: no such limit)."""
@@ -225,10 +159,8 @@ class Databases:
         return limit - reserved - used
 
     def close(self) -> None:
-        if self.postgres:
-            for name in list(self._created):
-                self._pg_execute("DROP DATABASE IF EXISTS {name} WITH (FORCE)", name)
-            self._created.clear()
+        if self._pg is not None:
+            self._pg.drop_all()
 
 
 # --- instances -------------------------------------------------------------------------------
@@ -355,7 +287,7 @@ class Federation:
         self._database_urls: list[str] = []
 
     def _env(self, name: str, database_url: str, cache_prefix: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _PER_INSTANCE}
+        env = inherited_env()
         env.update(
             DJANGO_SETTINGS_MODULE="ecsportal.settings",
             SECRET_KEY=secrets.token_urlsafe(40),
@@ -450,7 +382,7 @@ class Federation:
 @pytest.fixture(scope="session")
 def federation_databases(tmp_path_factory) -> Iterator[Databases]:
     workdir = tmp_path_factory.mktemp("federation-template")
-    env = {k: v for k, v in os.environ.items() if k not in _PER_INSTANCE}
+    env = inherited_env()
     env.update(
         DJANGO_SETTINGS_MODULE="ecsportal.settings",
         SECRET_KEY=secrets.token_urlsafe(40),
