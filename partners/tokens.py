@@ -170,6 +170,13 @@ def _request_once(credentials: ClientCredentials, deadline: float) -> str:
         if isinstance(token, str) and token:
             return token
         flight = None  # the leader got none: ask ourselves
+    elif flight is not None:
+        # Look again under the lock: the leader of an earlier flight may have cached its
+        # token and left since our own look.
+        token = _cache_call(cache.get, key)
+        if isinstance(token, str) and token:
+            _cache_call(finish_flight, flight, "cached")
+            return token
     try:
         token, expires_in = _request_token(credentials, deadline)
     except TokenUnavailable:
