@@ -339,12 +339,12 @@ class EES(models.Model):
                 lock_edn(edn_id)
             super().save(*args, **kwargs)
             reindex_ees(self)
-            reindex_edn(self.edn)
+            reindex_edn(self.edn, own_area=False)
             if previous_edn is not None and previous_edn != self.edn_id:
                 # The EDN it left no longer serves this EES's PLMNs.
                 old = EDN.objects.filter(pk=previous_edn).first()
                 if old is not None:
-                    reindex_edn(old)
+                    reindex_edn(old, own_area=False)
             signals.changed(EES)
 
 
@@ -468,17 +468,40 @@ def lock_edn(edn_id: int | None) -> None:
         list(EDN.objects.select_for_update().filter(pk=edn_id).values_list("pk", flat=True))
 
 
-def reindex_edn(edn: EDN) -> None:
-    """Rebuild an EDN's index rows: its area keys and the PLMNs it serves."""
-    lock_edn(edn.pk)
+def reindex_edn(edn: EDN, own_area: bool = True) -> None:
+    """Rebuild an EDN's index rows: its area keys and the PLMNs it serves.
+
+    ``own_area=False`` is for a change to one of its EESs, which cannot change the EDN's own
+    area keys: only the served PLMNs are recomputed, and written only when they changed.
+    Registrations come and go far more often than EDNs change, and each write here is one
+    more statement under the EDN's lock, which every registration into the EDN waits for.
+    """
+    # Locks the row, and reads the flags as they are, not as a possibly older ``edn`` has them.
+    stored = (
+        EDN.objects.select_for_update()
+        .filter(pk=edn.pk)
+        .values_list("has_area", "serves_home")
+        .first()
+    )
     served = edn_served_plmns(edn, EES.objects.filter(edn=edn).values_list("svc_area", flat=True))
     has_area, serves_home = edn_flags(edn, served)
-    if (has_area, serves_home) != (edn.has_area, edn.serves_home):
-        EDN.objects.filter(pk=edn.pk).update(has_area=has_area, serves_home=serves_home)
-        edn.has_area, edn.serves_home = has_area, serves_home
+    stored_has_area, stored_serves_home = stored or (edn.has_area, edn.serves_home)
+    changed: dict[str, bool] = {}
+    if serves_home != stored_serves_home:
+        changed["serves_home"] = serves_home
+    if own_area and has_area != stored_has_area:
+        changed["has_area"] = has_area
+    if changed:
+        EDN.objects.filter(pk=edn.pk).update(**changed)
+    edn.serves_home = serves_home
+    if own_area:
+        edn.has_area = has_area
     area_keys, plmns = edn_index_rows(edn, served)
-    AreaKey.objects.filter(edn=edn).delete()
-    AreaKey.objects.bulk_create(area_keys)
+    if own_area:
+        AreaKey.objects.filter(edn=edn).delete()
+        AreaKey.objects.bulk_create(area_keys)
+    elif set(EDNPlmn.objects.filter(edn=edn).values_list("plmn", flat=True)) == served:
+        return
     EDNPlmn.objects.filter(edn=edn).delete()
     EDNPlmn.objects.bulk_create(plmns)
 
@@ -531,5 +554,5 @@ def _ees_deleted(sender: Any, instance: EES, **kwargs: Any) -> None:
     if instance.edn_id not in _edns_being_deleted:
         edn = EDN.objects.filter(pk=instance.edn_id).first()
         if edn is not None:
-            reindex_edn(edn)
+            reindex_edn(edn, own_area=False)
     signals.changed(EES)

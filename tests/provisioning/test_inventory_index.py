@@ -44,3 +44,24 @@ def test_deleting_edns_with_their_eess_leaves_no_index_rows():
     EDN.objects.all().delete()
     assert not AreaKey.objects.exists()
     assert not EDNPlmn.objects.exists()
+
+
+def test_an_ees_change_that_serves_no_new_plmn_rewrites_none_of_its_edns_rows():
+    # Every EES registration takes its EDN's lock: rewriting rows that did not change would
+    # only make the next registration into that EDN wait longer.
+    edn = make_edn("a", area_={"nwAreaInfo": {"tais": [tai("0001")]}})
+
+    def edn_rows() -> tuple[set[int], set[int]]:
+        return (
+            set(AreaKey.objects.filter(edn=edn).values_list("pk", flat=True)),
+            set(EDNPlmn.objects.filter(edn=edn).values_list("pk", flat=True)),
+        )
+
+    before = edn_rows()
+    assert all(before)
+    ees = make_ees(edn, "e1", area_={"nwAreaInfo": {"tais": [tai("0002")]}})
+    ees.eas_ids = ["app.other"]
+    ees.save()
+    ees.delete()
+    assert edn_rows() == before
+    assert served(edn) == {"001-01"}
