@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -328,20 +329,20 @@ def burst(nodes: list[Instance], count: int, body: dict[str, Any]) -> Burst:
 FOLLOWER = "answer of a concurrent identical request"
 
 
-def test_concurrent_identical_misses_make_one_partner_call(federation):
-    # A lifetime longer than the burst takes: every further partner call is single flight's
-    # failure, not the answer expiring while a slow machine still works through the burst.
-    home, visited = start_pair(federation, lifetime=60)
-    count = 50
-    federation.require_connections(count + 5)  # on PostgreSQL, one per request in flight
+def single_flight_bursts(
+    federation, nodes: list[Instance], home: Instance, visited: Instance, count: int
+) -> Iterator[tuple[Burst, list[dict], list[dict]]]:
+    """Up to three bursts of ``count`` identical roaming requests spread over ``nodes``, each
+    about another cell (another cache key); each with the partner calls and outbound audit
+    rows it caused, once checked: every EEC got the whole answer, and the burst made exactly
+    one partner call.
 
-    # Each burst asks about another cell (another cache key).  The partner may answer before
-    # the last requests of a burst arrive: then none waited for its call and single flight
-    # was not exercised, so the burst is repeated, at most three times, until some did.
+    The partner may answer before the last requests of a burst arrive: then none waited for
+    its call and single flight was not exercised.  The caller stops when one did.
+    """
     seen_in = seen_out = 0
-    followers: list[dict] = []
     for cell in ("000000001", "000000002", "000000003"):
-        result = burst([home], count, roaming_request(cell=cell))
+        result = burst(nodes, count, roaming_request(cell=cell))
 
         for response in result.responses:
             assert ees_ids(response) == HOME_EESS + VISITED_EESS
@@ -350,15 +351,27 @@ def test_concurrent_identical_misses_make_one_partner_call(federation):
         )
         new_in, new_out = inbound[seen_in:], outbound[seen_out:]
         seen_in, seen_out = len(inbound), len(outbound)
-        followers = [r for r in new_out if r["reason"] == FOLLOWER]
         print(
             f"\n{count} concurrent identical requests in {result.seconds:.2f} s: "
-            f"{len(new_in)} partner call(s); {len(followers)} waited for that call, the others "
-            f"found its answer cached; {result.resets} connection(s) reset by runserver's "
-            "backlog and tried again"
+            f"{len(new_in)} partner call(s); {result.resets} connection(s) reset by "
+            "runserver's backlog and tried again"
         )
         assert len(new_in) == 1
         assert sorted(r["cache"] for r in new_out) == ["hit"] * (count - 1) + ["miss"]
+        yield result, new_in, new_out
+
+
+def test_concurrent_identical_misses_make_one_partner_call(federation):
+    # A lifetime longer than the burst takes: every further partner call is single flight's
+    # failure, not the answer expiring while a slow machine still works through the burst.
+    home, visited = start_pair(federation, lifetime=60)
+    count = 50
+    federation.require_connections(count + 5)  # on PostgreSQL, one per request in flight
+
+    followers: list[dict] = []
+    for _result, _new_in, new_out in single_flight_bursts(federation, [home], home, visited, count):
+        followers = [r for r in new_out if r["reason"] == FOLLOWER]
+        print(f"{len(followers)} waited for the partner call, the others found it cached")
         if followers:
             break
     # Some requests were in flight together with the partner call: single flight was tested.
@@ -374,31 +387,17 @@ def test_two_web_nodes_make_one_partner_call_between_them(federation):
     count = 50
     federation.require_connections(count + 5)
 
-    # As above: another cell per burst, repeated until the other node had to wait.
-    seen_in = seen_out = 0
+    # As above, until the node that did not call had requests waiting for the other's call.
     waited: list[dict] = []
-    for cell in ("000000001", "000000002", "000000003"):
-        result = burst([home, home_2], count, roaming_request(cell=cell))
-
-        for response in result.responses:
-            assert ees_ids(response) == HOME_EESS + VISITED_EESS
-        inbound, outbound = federation.parallel(
-            lambda: visited.audit(direction="in"), lambda: home.audit(direction="out")
-        )
-        new_in, new_out = inbound[seen_in:], outbound[seen_out:]
-        seen_in, seen_out = len(inbound), len(outbound)
-        assert len(new_in) == 1
-        assert sorted(r["cache"] for r in new_out) == ["hit"] * (count - 1) + ["miss"]
-        # The node that did not call had requests waiting for the other node's call.
+    for result, new_in, new_out in single_flight_bursts(
+        federation, [home, home_2], home, visited, count
+    ):
         leader = result.request_ids.index(new_in[0]["requestId"]) % 2
         other_node_ids = set(result.request_ids[1 - leader :: 2])
         waited = [
             r for r in new_out if r["reason"] == FOLLOWER and r["requestId"] in other_node_ids
         ]
-        print(
-            f"\n2 web nodes, {count} requests: 1 partner call, "
-            f"{len(waited)} waited on the other node"
-        )
+        print(f"2 web nodes: {len(waited)} waited on the other node")
         if waited:
             break
     assert waited, "in three bursts no request on the other node overlapped the partner call"
