@@ -165,17 +165,9 @@ def manage(
 
 def bulk_load(path: Path, env: dict[str, str]) -> dict[str, Any]:
     """bench/loader.py: the EDNs and EESs of a generated file, written in bulk."""
-    done = subprocess.run(
-        [PYTHON, str(REPO / "bench" / "loader.py"), str(path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_SECONDS,
-        check=False,
+    done = processes.run_python(
+        ["bench/loader.py", str(path)], env, timeout=COMMAND_SECONDS, output_chars=4000
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench/loader.py {path} failed\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

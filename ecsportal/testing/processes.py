@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run_manage(
+def run_python(
     args: Sequence[str],
     env: Mapping[str, str],
     *,
@@ -79,13 +79,13 @@ def run_manage(
     error: type[Exception] = RuntimeError,
     output_chars: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py *args`` in the repository and wait for it; its captured output.
+    """Run ``python *args`` (a script of the repository and its arguments) and wait for it.
 
     A non-zero exit raises ``error`` with the command's stdout and stderr (the last
     ``output_chars`` of each, or all of it), prefixed by ``what`` when given.
     """
     done = subprocess.run(
-        [PYTHON, "manage.py", *args],
+        [PYTHON, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -96,11 +96,18 @@ def run_manage(
     if done.returncode != 0:
         prefix = f"{what}: " if what else ""
         raise error(
-            f"{prefix}manage.py {' '.join(args)} exited with {done.returncode}\n"
+            f"{prefix}{' '.join(args)} exited with {done.returncode}\n"
             f"--- stdout\n{_tail(done.stdout, output_chars)}\n"
             f"--- stderr\n{_tail(done.stderr, output_chars)}"
         )
     return done
+
+
+def run_manage(
+    args: Sequence[str], env: Mapping[str, str], **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py *args``, as ``run_python`` runs a script (the same options)."""
+    return run_python(["manage.py", *args], env, **options)
 
 
 def _tail(text: str, chars: int | None) -> str:
