@@ -335,8 +335,12 @@ class Receiver:
         with self._arrived:
             first = not self.deliveries
             self.deliveries.append(
-                {"path": request.path, "headers": request.headers, "body": body}
-                | {"at": time.monotonic()}
+                {
+                    "path": request.path,
+                    "headers": request.headers,
+                    "body": body,
+                    "at": time.monotonic(),
+                }
             )
             self._arrived.notify_all()
         if first and self.hold_first:
