@@ -13,12 +13,12 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
 
 from .models import APIClient
-from .scopes import API_SCOPES
+from .scopes import api_scopes
 
 
 class APIClientForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=sorted(API_SCOPES.items()), widget=forms.CheckboxSelectMultiple, required=True
+        choices=sorted(api_scopes().items()), widget=forms.CheckboxSelectMultiple, required=True
     )
     new_secret = forms.BooleanField(
         required=False,

@@ -78,10 +78,9 @@ def check_identity(request: Any, kind: str, identity: str) -> None:
         return  # anonymous access was allowed by the settings
     client = principal.client
     if client is None or client.kind != kind or client.identity != identity:
-        from ecsportal.api import ProblemException
+        from ecscore import errors
 
-        raise ProblemException(
-            403,
+        raise errors.Forbidden(
             f"This client may not act as {kind.upper()} {identity!r}.",
             "IDENTITY_MISMATCH",
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import models
 from oauth2_provider.models import Application
 
-from .scopes import API_SCOPES
+from .scopes import api_scopes
 
 
 class APIClient(models.Model):
@@ -30,7 +30,7 @@ class APIClient(models.Model):
     )
     scopes = models.JSONField(
         default=list,
-        help_text="APIs the client may use: " + ", ".join(API_SCOPES),
+        help_text="APIs the client may use: " + ", ".join(api_scopes()),
     )
     created = models.DateTimeField(auto_now_add=True)
 

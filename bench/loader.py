@@ -24,14 +24,14 @@ def load(document: dict[str, Any]) -> dict[str, int]:
     """Write the document's EDNs and EESs and their index rows; returns row counts."""
     from django.db import transaction
 
-    from provisioning import areas, wire
+    from provisioning import areas, datamodel
     from provisioning.models import EDN, EES, AreaKey, EDNPlmn, EESApplication, _area_rows
 
     entries = document.get("edns") or []
     with transaction.atomic():
         edns = []
         for entry in entries:
-            edn = EDN(edn_id=entry.get("id", ""), **wire.edn_fields(entry["ednConInfo"]))
+            edn = EDN(edn_id=entry.get("id", ""), **datamodel.edn_fields(entry["ednConInfo"]))
             edn.plmns = entry.get("plmns", [])
             edn.snssai_sd = (edn.snssai_sd or "").upper()
             served = areas.plmns_of(edn.edn_topo_srv_area)
@@ -47,7 +47,7 @@ def load(document: dict[str, Any]) -> dict[str, int]:
         eess = []
         for edn, entry in zip(edns, entries, strict=True):
             for info in entry.get("eess", []):
-                ees = EES(edn=edn, **wire.ees_fields(info))
+                ees = EES(edn=edn, **datamodel.ees_fields(info))
                 ees.has_area = areas.restricts(ees.svc_area)
                 eess.append(ees)
         EES.objects.bulk_create(eess, batch_size=BATCH)

@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from ecsportal.testing import processes
-from ecsportal.testing.processes import PYTHON, REPO, die_with_parent
-from ecsportal.testing.processes import free_port as free_port  # for bench.runner, bench.soak
+from ecscore.testing import processes
+from ecscore.testing.processes import PYTHON, REPO, die_with_parent
+from ecscore.testing.processes import free_port as free_port  # for bench.runner, bench.soak
 
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")

@@ -1,4 +1,4 @@
-"""The Django project as an app: system checks and the change-log wiring."""
+"""The Django project as an app: its system checks."""
 
 from django.apps import AppConfig
 
@@ -8,4 +8,4 @@ class ECSPortalConfig(AppConfig):
     verbose_name = "ECS Portal"
 
     def ready(self) -> None:
-        from . import checks, history  # noqa: F401  (registers checks and signal handlers)
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -19,6 +19,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from ecsportal import apis
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ECS_VAR_DIR", BASE_DIR / "var"))
 
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "cachalot",
+    "ecscore",
     "ecsportal",
     "provisioning",
     "partners",
@@ -82,8 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ecsportal.middleware.RequestIDMiddleware",
-    "ecsportal.middleware.AdminLoginThrottleMiddleware",
+    "ecscore.middleware.RequestIDMiddleware",
+    "ecscore.middleware.AdminLoginThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,7 +196,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ECS_MAX_BODY_BYTES
 ECS_MAX_JSON_DEPTH = int(os.environ.get("ECS_MAX_JSON_DEPTH", "32"))
 ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
 # Audit rows, hit counters and cached answers commit without waiting for the WAL flush
-# (ecsportal.db.relaxed_commit) unless this is set.
+# (ecscore.db.relaxed_commit) unless this is set.
 ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
@@ -218,12 +221,7 @@ ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
 # production mode, off in debug mode. EDGE-10 always needs a partner credential.
 ECS_REQUIRE_AUTH = env_flag("ECS_REQUIRE_AUTH", not DEBUG)
 OAUTH2_PROVIDER = {
-    "SCOPES": {
-        "eecs-serviceprovisioning": "EDGE-4 service provisioning and subscriptions (EECs)",
-        "eecs-eesregistration": "EDGE-6 EES registration (EESs)",
-        "eecs-targeteesdiscovery": "EDGE-6 T-EES discovery (EESs)",
-        "eecs-ecsserviceprovisioning": "EDGE-10 provisioning retrieval (partner ECSs)",
-    },
+    "SCOPES": apis.scopes(),
     "SCOPES_BACKEND_CLASS": "access.scopes.ClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ECS_ACCESS_TOKEN_SECONDS", "3600")),
 }
@@ -236,14 +234,11 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ecsportal.api.problem_exception_handler",
+    "EXCEPTION_HANDLER": "ecscore.problems.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
-    "DEFAULT_FILTER_BACKENDS": ["ecsportal.filters.StrictDjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:
@@ -251,11 +246,15 @@ if DEBUG:
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
 
+# The 3GPP APIs (ecscore.views.ThreeGPPAPIView): OAuth 2.0 access tokens with one scope per API.
+ECS_API_AUTHENTICATION_CLASSES = ["access.authentication.OAuth2ClientAuthentication"]
+ECS_API_PERMISSION_CLASSES = ["access.authentication.ScopedAccess"]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "ECS Portal API",
     "DESCRIPTION": (
         "Edge Configuration Server (3GPP TS 23.558). EDGE-4 follows 3GPP TS 24.558 "
-        "(TS24558_Eecs_ServiceProvisioning.yaml); the OAM API serves the operator's inventory."
+        "(TS24558_Eecs_ServiceProvisioning.yaml); EDGE-6 and EDGE-10 follow TS 29.558."
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -270,7 +269,7 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ecsportal.middleware.RequestIDLogFilter"}},
+    "filters": {"request_id": {"()": "ecscore.middleware.RequestIDLogFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",

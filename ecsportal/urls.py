@@ -1,4 +1,5 @@
-"""URL map: 3GPP APIs at their 3GPP paths, the admin, the OpenAPI description, health."""
+"""URL map: the 3GPP APIs at their 3GPP paths (``apis.SERVED``), the admin, the OpenAPI
+description, the token endpoint, health and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,6 +8,7 @@ from oauth2_provider.views import TokenView
 
 from partners.metrics import metrics
 
+from . import apis
 from .health import healthz
 
 admin.site.site_header = "ECS Portal administration"
@@ -14,10 +16,7 @@ admin.site.site_title = "ECS Portal"
 admin.site.index_title = "Edge Configuration Server"
 
 urlpatterns = [
-    path("eecs-serviceprovisioning/v1/", include("provisioning.api.urls")),
-    path("eecs-ecsserviceprovisioning/v1/", include("partners.api.urls")),
-    path("eecs-eesregistration/v1/", include("provisioning.api.registration_urls")),
-    path("eecs-targeteesdiscovery/v1/", include("provisioning.api.discovery_urls")),
+    *(path(api.prefix, include(api.urls)) for api in apis.SERVED),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
@@ -27,5 +26,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "ecsportal.api.handler404"
-handler500 = "ecsportal.api.handler500"
+handler404 = "ecscore.problems.handler404"
+handler500 = "ecscore.problems.handler500"

@@ -27,13 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
+from ecscore import outbound
+from ecscore.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
 
 from . import callbacks
 from .models import DeliveryAttempt, Notification
@@ -160,19 +160,18 @@ def _post(notification: Notification, headers: dict[str, str]) -> tuple[int | No
     problem = callbacks.problem_with(notification.destination)
     if problem:
         return None, f"destination refused: {problem}", 0.0
-    try:
-        response = requests.post(
-            notification.destination,
-            json=notification.payload,
-            headers={"Content-Type": "application/json", **headers},
-            timeout=_setting("ECS_NOTIFICATION_TIMEOUT", 5),
-            allow_redirects=False,
-        )
-        response.close()
-        error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return response.status_code, error, (time.monotonic() - started) * 1000
-    except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}", (time.monotonic() - started) * 1000
+    reply = outbound.post(
+        notification.destination,
+        started + _setting("ECS_NOTIFICATION_TIMEOUT", 5),
+        json_body=notification.payload,
+        headers={"Content-Type": "application/json", **headers},
+        read_body=False,  # the status says it all; a receiver's answer is not ours to keep
+    )
+    elapsed = (time.monotonic() - started) * 1000
+    if not reply.ok:
+        return reply.status, reply.exception or reply.reason, elapsed
+    error = "" if 200 <= reply.status < 300 else f"HTTP {reply.status}"
+    return reply.status, error, elapsed
 
 
 def _record(notification: Notification, status: int | None, error: str, ms: float) -> None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import breaker, source
+from . import breaker, retrieval
 from .models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry, RetrievalAudit
 
 
@@ -314,7 +314,7 @@ class ProvisioningCacheEntryAdmin(ReadOnlyAdmin):
         if not self._may_act(request):
             return
         for entry in queryset.select_related("partner"):
-            ok, message = source.refresh(entry)
+            ok, message = retrieval.refresh(entry)
             level = messages.SUCCESS if ok else messages.ERROR
             self.message_user(request, f"{entry.partner}: {message}", level)
 

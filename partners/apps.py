@@ -14,20 +14,20 @@ class PartnersConfig(AppConfig):
         from . import (
             cache,
             configsection,  # noqa: F401  (registers file sections)
-            edge10,
-            partner_subscriptions,
-            subscriptions,
+            remote_subscriptions,
+            served_subscriptions,
         )
-        from .source import PartnerSource
+        from .eecs_ecsserviceprovisioning import wire as edge10
+        from .retrieval import PartnerSource
 
         edge10.register_schemas()
         sources.register(PartnerSource())
         signals.inventory_changed.connect(
-            subscriptions.on_inventory_changed, dispatch_uid="partner-subscriptions"
+            served_subscriptions.on_inventory_changed, dispatch_uid="partner-subscriptions"
         )
-        worker.register_header_resolver(subscriptions.TOKEN_REF, subscriptions.bearer_for_partner)
+        worker.register_header_resolver(
+            served_subscriptions.TOKEN_REF, served_subscriptions.bearer_for_partner
+        )
         worker.register_periodic("sweep-partner-cache", cache.sweep, 60)
-        worker.register_periodic("expire-partner-subscriptions", subscriptions.expire, 10)
-        worker.register_periodic(
-            "subscribe-at-partners", partner_subscriptions.subscribe_pending, 2
-        )
+        worker.register_periodic("expire-partner-subscriptions", served_subscriptions.expire, 10)
+        worker.register_periodic("subscribe-at-partners", remote_subscriptions.subscribe_pending, 2)

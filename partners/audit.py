@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecsportal.db import insert_uncached, relaxed_commit
-from ecsportal.middleware import current_request_id
+from ecscore.db import insert_uncached, relaxed_commit
+from ecscore.middleware import current_request_id
 
 from .models import PartnerECS, RetrievalAudit
 

@@ -6,9 +6,8 @@ sorted EAS ids, sorted ECSP ids, location reduced to TAI/cell keys and points ro
 ``lifeTime`` in the answer, capped by the partner's ``maxLifetime``, or after its
 ``defaultLifetime`` when the answer carries none; an expired entry is never served.
 
-Single flight: identical misses at once make one partner call.  The first caller takes a
-lock in the shared Django cache (Redis across processes, memory within one) and the others
-wait for its outcome instead of calling.
+Identical misses at once make one partner call through ``ecscore.singleflight``
+(``partners.retrieval`` leads and joins the flights).
 """
 
 from __future__ import annotations
@@ -16,16 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from ecsportal.db import (
+from ecscore.datetimes import parse_datetime
+from ecscore.db import (
     ModelRows,
     insert_uncached,
     placeholders,
@@ -33,13 +29,11 @@ from ecsportal.db import (
     select,
     write_uncached,
 )
-from provisioning import wire
 from provisioning.query import ProvisioningQuery
 
 from .models import PartnerECS, ProvisioningCacheEntry
 
 POINT_DECIMALS = 3  # about 100 m: nearby points share an entry
-DONE_TTL = 30  # seconds a flight's outcome stays readable for its waiters
 # What storing a fresh answer writes; a refresh keeps the rest (the partner subscription).
 STORED_FIELDS = ("query", "request", "answer", "fetched_at", "expires_at", "hits", "last_hit_at")
 
@@ -81,7 +75,7 @@ def expiry(
     if partner.max_lifetime == 0:
         return None
     cap = now + dt.timedelta(seconds=partner.max_lifetime)
-    lifetimes = [wire.parse_datetime(c.get("lifeTime", "")) for c in configs if "lifeTime" in c]
+    lifetimes = [parse_datetime(c.get("lifeTime", "")) for c in configs if "lifeTime" in c]
     lifetimes = [t for t in lifetimes if t is not None]
     if lifetimes:
         expires = min(lifetimes)
@@ -182,60 +176,3 @@ def sweep() -> int:
     """Delete expired entries; returns how many."""
     deleted, _ = ProvisioningCacheEntry.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
-
-
-# --- single flight ---------------------------------------------------------------------------
-
-
-@dataclass
-class Flight:
-    key: str  # partner pk + query key
-    token: str
-    leader: bool
-
-
-def _lock_key(flight_key: str) -> str:
-    return f"partners:flight:{flight_key}"
-
-
-def _done_key(flight_key: str, token: str) -> str:
-    return f"partners:flight-done:{flight_key}:{token}"
-
-
-def join_flight(flight_key: str, hold_seconds: float) -> Flight:
-    """Lead the flight for this key, or join the one in progress."""
-    token = uuid.uuid4().hex
-    timeout = max(1, int(hold_seconds) + 2)
-    for _ in range(3):
-        if cache.add(_lock_key(flight_key), token, timeout):
-            return Flight(flight_key, token, leader=True)
-        current = cache.get(_lock_key(flight_key))
-        if current is not None:
-            return Flight(flight_key, current, leader=False)
-    return Flight(flight_key, token, leader=True)  # the lock keeps vanishing: just call
-
-
-def finish_flight(flight: Flight, outcome: str, configs: list | None = None) -> None:
-    """Publish the leader's outcome and release the lock.
-
-    Outcomes: "cached" (waiters read the entry), "uncached" (the answer may not be reused, so
-    only the waiters of this very flight get ``configs``), "refused" or "failed".
-    """
-    done = {"outcome": outcome, "configs": configs or []}
-    cache.set(_done_key(flight.key, flight.token), done, DONE_TTL)
-    if cache.get(_lock_key(flight.key)) == flight.token:
-        cache.delete(_lock_key(flight.key))
-
-
-def await_flight(flight: Flight, deadline: float, poll: float = 0.005) -> dict[str, Any]:
-    """Wait for the leader's outcome until ``deadline`` (monotonic)."""
-    while time.monotonic() < deadline:
-        done = cache.get(_done_key(flight.key, flight.token))
-        if done is not None:
-            return done
-        if cache.get(_lock_key(flight.key)) != flight.token:
-            # The leader is gone; its outcome may have been written just before.
-            done = cache.get(_done_key(flight.key, flight.token))
-            return done if done is not None else {"outcome": "lost", "configs": []}
-        time.sleep(poll)
-    return {"outcome": "timeout", "configs": []}

@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 
 from django.utils.dateparse import parse_datetime
 
-from ecsportal import configfile
-from ecsportal.configfile import canonical
-from provisioning import wire
+from ecscore import configfile
+from ecscore.configfile import canonical
+from ecscore.datetimes import format_datetime
 from provisioning.configsection import _length_errors, _plmn_errors, _save_if_changed
 
 from .models import (
@@ -328,11 +328,11 @@ class PolicySection(configfile.ConfigSection):
                 errors.append(f"{label}.enabled: must be true or false")
             for key in ("validFrom", "validUntil"):
                 if key in entry and (
-                    not isinstance(entry[key], str) or wire.parse_datetime(entry[key]) is None
+                    not isinstance(entry[key], str) or parse_datetime(entry[key]) is None
                 ):
                     errors.append(f"{label}.{key}: must be a date-time with a time zone")
             starts, ends = (
-                wire.parse_datetime(entry[k]) if isinstance(entry.get(k), str) else None
+                parse_datetime(entry[k]) if isinstance(entry.get(k), str) else None
                 for k in ("validFrom", "validUntil")
             )
             if starts and ends and ends <= starts:
@@ -401,9 +401,9 @@ class PolicySection(configfile.ConfigSection):
             entry["partner"] = p.partner.partner_id
             entry["enabled"] = p.enabled
             if p.valid_from:
-                entry["validFrom"] = wire.format_datetime(p.valid_from)
+                entry["validFrom"] = format_datetime(p.valid_from)
             if p.valid_until:
-                entry["validUntil"] = wire.format_datetime(p.valid_until)
+                entry["validUntil"] = format_datetime(p.valid_until)
             if p.serving_plmns is not None:
                 entry["servingPlmns"] = canonical(p.serving_plmns)
             entry["easIds"] = list(p.eas_ids or [])

@@ -14,12 +14,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from provisioning import matching, wire
+from provisioning import datamodel, matching
 from provisioning.areas import plmn_key
 from provisioning.models import ECSConfiguration
 from provisioning.query import ProvisioningQuery
 
-from . import audit, cache, edge10, policy
+from . import audit, cache, policy
+from .eecs_ecsserviceprovisioning import wire as edge10
 from .models import PartnerECS, RetrievalAudit
 
 
@@ -62,9 +63,7 @@ def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
     if seconds is None:
         seconds = config.provisioning_lifetime
     lifetime = timezone.now() + dt.timedelta(seconds=seconds)
-    configs = [
-        wire.edn_config_info(m.edn, [wire.ees_info(e) for e in m.eess], lifetime) for m in matches
-    ]
+    configs = datamodel.edn_config_infos(matches, lifetime)
     status = 200 if configs else 204
     audit.write(
         [

@@ -11,42 +11,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from ecsportal.history import change_log
+from ecscore.history import change_log
+from provisioning.areas import plmn_key
 from provisioning.models import validate_plmn_list, validate_string_list
 
-if TYPE_CHECKING:
-    from .tokens import ClientCredentials
+from .credentials import (
+    ENV_PREFIX,
+    ClientCredentials,
+    hash_token,
+    new_token,
+    resolve_secret,
+)
+from .eecs_ecsserviceprovisioning import API as EDGE10
 
 TOKEN_HASH_PREFIX = "sha256:"
 # The EDGE-10 scope of TS 29.558 clause 7: what we ask a partner's token endpoint for.
-DEFAULT_SCOPE = "eecs-ecsserviceprovisioning"
-ENV_PREFIX = "env:"
-
-
-def resolve_secret(value: str) -> str:
-    """A credential as configured: a literal, or env:NAME read from the environment now."""
-    if value.startswith(ENV_PREFIX):
-        return os.environ.get(value[len(ENV_PREFIX) :], "")
-    return value
-
-
-def hash_token(token: str) -> str:
-    """Tokens are long random strings, so one SHA-256 round is the right hash (no salt needed)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+DEFAULT_SCOPE = EDGE10.scope
 
 
 class PartnerECS(models.Model):
@@ -194,8 +181,6 @@ class PartnerECS(models.Model):
         return bool(self.token_url)
 
     def plmn_keys(self) -> set[str]:
-        from provisioning.areas import plmn_key
-
         return {k for k in (plmn_key(p) for p in self.plmns or []) if k}
 
     def resolved_outbound_token(self) -> str:
@@ -207,9 +192,15 @@ class PartnerECS(models.Model):
         when it has one (``partners.tokens`` turns them into an access token), else the
         static token."""
         if self.uses_oauth:
-            from .tokens import ClientCredentials
-
-            return ClientCredentials.of(self)
+            configured = self.client_secret
+            return ClientCredentials(
+                self.pk,
+                self.token_url,
+                self.client_id,
+                resolve_secret(configured),
+                self.scope,
+                configured if configured.startswith(ENV_PREFIX) else "",
+            )
         return self.resolved_outbound_token()
 
     def set_inbound_token(self, token: str) -> None:

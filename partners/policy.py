@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ecsportal import ratelimit
+from ecscore import errors, ratelimit
 from provisioning.areas import plmn_key
 from provisioning.matching import EDNMatch
 from provisioning.query import ProvisioningQuery
@@ -32,6 +32,11 @@ class Decision:
     reason: str = ""
     policy: AuthorizationPolicy | None = None
     retry_after: int = 0
+
+    def error(self) -> errors.ECSError:
+        """The refusal as the API answers it (429 over the rate, else 403)."""
+        kind = errors.RateLimited if self.status == 429 else errors.Forbidden
+        return kind(self.reason, self.cause, retry_after=self.retry_after or None)
 
 
 def _deny(cause: str, reason: str, status: int = 403) -> Decision:

@@ -28,24 +28,20 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
-import requests
-import urllib3
 from django.core.cache import cache
-from django.utils.crypto import salted_hmac
 
-if TYPE_CHECKING:
-    from .models import PartnerECS
+from ecscore import outbound, singleflight
+
+from .credentials import ClientCredentials
 
 logger = logging.getLogger(__name__)
 
 EXPIRY_MARGIN = 30  # seconds before expires_in that a cached token is no longer used
 DEFAULT_EXPIRES_IN = 300  # seconds, when the token endpoint does not say
 MAX_TOKEN_ANSWER_BYTES = 64 * 1024
-CACHE_PREFIX = "partners:oauth-token"
 # RFC 6749 appendix A.12 (VSCHAR): also keeps anything that could break a header line out.
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]{1,4096}$")
 # Error codes of RFC 6749 5.2: an endpoint answering one of these turned our request down.
@@ -69,44 +65,6 @@ class TokenUnavailable(Exception):
         self.reason = reason
         self.status = status
         self.refused = refused
-
-
-@dataclass(frozen=True, repr=False)
-class ClientCredentials:
-    """What we present to a partner's token endpoint, read from the partner at call time."""
-
-    partner_pk: int | None
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str = ""
-    secret_source: str = ""  # "env:NAME" when the secret comes from the environment
-
-    @classmethod
-    def of(cls, partner: PartnerECS) -> ClientCredentials:
-        from .models import ENV_PREFIX, resolve_secret
-
-        configured = partner.client_secret
-        return cls(
-            partner.pk,
-            partner.token_url,
-            partner.client_id,
-            resolve_secret(configured),
-            partner.scope,
-            configured if configured.startswith(ENV_PREFIX) else "",
-        )
-
-    def __repr__(self) -> str:
-        return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
-
-    @property
-    def cache_key(self) -> str:
-        fingerprint = salted_hmac(
-            CACHE_PREFIX,
-            "\0".join([self.token_url, self.client_id, self.client_secret, self.scope]),
-            algorithm="sha256",
-        ).hexdigest()
-        return f"{CACHE_PREFIX}:{self.partner_pk}:{fingerprint}"
 
 
 def send_authorized(
@@ -159,13 +117,11 @@ def _request_once(credentials: ClientCredentials, deadline: float) -> str:
     caches the token, the others wait for it within their deadline.  When the leader gets
     none, each asks for itself.
     """
-    from .cache import await_flight, finish_flight, join_flight
-
     key = credentials.cache_key
     hold = max(0.0, deadline - time.monotonic())
-    flight = _cache_call(join_flight, f"token:{key}", hold)
+    flight = _cache_call(singleflight.join, f"token:{key}", hold)
     if flight is not None and not flight.leader:
-        done = _cache_call(await_flight, flight, deadline) or {}
+        done = _cache_call(singleflight.wait, flight, deadline) or {}
         token = _cache_call(cache.get, key) if done.get("outcome") == "cached" else None
         if isinstance(token, str) and token:
             return token
@@ -175,18 +131,18 @@ def _request_once(credentials: ClientCredentials, deadline: float) -> str:
         # token and left since our own look.
         token = _cache_call(cache.get, key)
         if isinstance(token, str) and token:
-            _cache_call(finish_flight, flight, "cached")
+            _cache_call(singleflight.finish, flight, "cached")
             return token
     try:
         token, expires_in = _request_token(credentials, deadline)
     except TokenUnavailable:
         if flight is not None:
-            _cache_call(finish_flight, flight, "failed")
+            _cache_call(singleflight.finish, flight, "failed")
         raise
     keep = max(expires_in - EXPIRY_MARGIN, expires_in // 2)
     stored = keep >= 1 and bool(_cache_call(_keep, key, token, keep))
     if flight is not None:
-        _cache_call(finish_flight, flight, "cached" if stored else "uncached")
+        _cache_call(singleflight.finish, flight, "cached" if stored else "uncached")
     return token
 
 
@@ -221,36 +177,29 @@ def _basic(credentials: ClientCredentials) -> str:
 
 def _request_token(credentials: ClientCredentials, deadline: float) -> tuple[str, int]:
     """POST the client credentials grant; (access token, seconds it is valid)."""
-    # client.py imports this module; its session and reader are shared, not copied.
-    from .client import SESSION, read_limited
-
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
+    if deadline - time.monotonic() <= 0:
         raise TokenUnavailable("token endpoint: no time left to obtain an access token")
     form = {"grant_type": "client_credentials"}
     if credentials.scope:
         form["scope"] = credentials.scope
-    status: int | None = None
-    try:
-        with SESSION.post(
-            credentials.token_url,
-            data=form,
-            headers={"Authorization": _basic(credentials), "Accept": "application/json"},
-            timeout=(remaining, remaining),
-            stream=True,
-            allow_redirects=False,
-        ) as response:
-            status = response.status_code
-            raw = read_limited(response, deadline, MAX_TOKEN_ANSWER_BYTES)
-    except (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
-        raise TokenUnavailable("token endpoint: timed out", status) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        what = "unreachable" if status is None else "answer broken off"
-        raise TokenUnavailable(f"token endpoint: {what} ({type(exc).__name__})", status) from None
-    except ValueError:
+    reply = outbound.post(
+        credentials.token_url,
+        deadline,
+        data=form,
+        headers={"Authorization": _basic(credentials), "Accept": "application/json"},
+        limit=MAX_TOKEN_ANSWER_BYTES,
+    )
+    status = reply.status
+    if reply.failure == outbound.TIMEOUT:
+        raise TokenUnavailable("token endpoint: timed out", status)
+    if reply.failure == outbound.TOO_LARGE:
         raise TokenUnavailable(
             f"token endpoint: answer larger than {MAX_TOKEN_ANSWER_BYTES} bytes", status
-        ) from None
+        )
+    if reply.failure:
+        what = "unreachable" if status is None else "answer broken off"
+        raise TokenUnavailable(f"token endpoint: {what} ({reply.exception})", status)
+    raw = reply.body
     answer = _json_object(raw)
     if status != 200:
         code = answer.get("error") if answer else None

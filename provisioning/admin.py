@@ -28,10 +28,10 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from ecsportal import schemas
+from ecscore import schemas
 
+from .datamodel import FIELD_TO_MEMBER
 from .models import COMMON_29122, COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, EECSubscription
-from .wire import FIELD_TO_MEMBER
 
 Check = Callable[[Any], list[str]]
 

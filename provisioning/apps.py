@@ -12,13 +12,13 @@ class ProvisioningConfig(AppConfig):
 
         from . import (
             configsection,  # noqa: F401  (registers the ecs/edns file sections)
+            eec_subscriptions,
             registration,
             signals,
-            subscriptions,
         )
 
         signals.inventory_changed.connect(
-            subscriptions.on_inventory_changed, dispatch_uid="eec-subscriptions"
+            eec_subscriptions.on_inventory_changed, dispatch_uid="eec-subscriptions"
         )
         worker.register_periodic("expire-registrations", registration.expire_registrations, 2)
-        worker.register_periodic("expire-subscriptions", subscriptions.expire, 10)
+        worker.register_periodic("expire-subscriptions", eec_subscriptions.expire, 10)

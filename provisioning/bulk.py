@@ -11,7 +11,7 @@ row-by-row saves would have left:
 * the same index rows, from the same pure functions (``ees_index_rows``, ``edn_index_rows``,
   ``edn_served_plmns``), for every EES written and every EDN whose EESs changed;
 * one change-log row per created, updated or deleted object, with the change reason, the
-  request id and the actor that ``ecsportal.history`` stamps on single saves.  The row holds
+  request id and the actor that ``ecscore.history`` stamps on single saves.  The row holds
   the object as written; an EES's ``has_area`` is derived before it is written here, where
   a single save logs the value ``reindex_ees`` corrects just after.
 
@@ -34,7 +34,7 @@ from django.db import connections, models, router
 from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 
-from ecsportal.configfile import ProgressReporter as Progress
+from ecscore.configfile import ProgressReporter as Progress
 
 from .models import (
     EDN,
@@ -122,7 +122,7 @@ class ChangeLog:
     def _stamp(self, model: type[models.Model], instance: models.Model) -> dict[str, Any]:
         """User, change reason, request id and actor, as for a single save.
 
-        One probe row goes through ``pre_create_historical_record`` (ecsportal.history fills
+        One probe row goes through ``pre_create_historical_record`` (ecscore.history fills
         ``request_id`` and ``actor`` there); every row of the apply gets its values.
         """
         if model not in self._stamps:

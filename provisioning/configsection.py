@@ -13,10 +13,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from ecsportal import configfile, schemas
-from ecsportal.configfile import canonical
+from ecscore import configfile, schemas
+from ecscore.configfile import canonical
 
-from . import bulk, signals, wire
+from . import bulk, datamodel, signals
 from .models import (
     COMMON_29571,
     EDGE4,
@@ -222,8 +222,8 @@ class EDNSection(configfile.ConfigSection):
             EES.objects.filter(source=EES.SOURCE_REGISTERED).values_list("edn_id", flat=True)
         )
         changes = bulk.InventoryChanges(
-            edn_fields=["edn_id", *wire.edn_fields({}), "plmns"],
-            ees_fields=list(wire.FIELD_TO_MEMBER),
+            edn_fields=["edn_id", *datamodel.edn_fields({}), "plmns"],
+            ees_fields=list(datamodel.FIELD_TO_MEMBER),
         )
         kept_edns: set[int] = set()
         kept_eess: set[str] = set()
@@ -232,7 +232,7 @@ class EDNSection(configfile.ConfigSection):
             edn = existing_edns.get(identity) or EDN()
             wanted = {
                 "edn_id": entry.get("id", ""),
-                **wire.edn_fields(entry["ednConInfo"]),
+                **datamodel.edn_fields(entry["ednConInfo"]),
                 "plmns": entry.get("plmns", []),
             }
             created = edn._state.adding
@@ -245,7 +245,9 @@ class EDNSection(configfile.ConfigSection):
                 ees_created = ees._state.adding
                 # An EES moving to another EDN is an update (a new EDN has no key yet).
                 moved = not ees_created and ees.edn_id != edn.pk
-                if _set_if_changed(ees, wire.ees_fields(info), stats, "ees", ees_created, moved):
+                if _set_if_changed(
+                    ees, datamodel.ees_fields(info), stats, "ees", ees_created, moved
+                ):
                     if ees_created:
                         changes.created_eess.append((ees, edn))
                     else:
@@ -280,7 +282,7 @@ class EDNSection(configfile.ConfigSection):
             entry: dict[str, Any] = {}
             if edn.edn_id:
                 entry["id"] = edn.edn_id
-            entry["ednConInfo"] = canonical(wire.edn_con_info(edn))
+            entry["ednConInfo"] = canonical(datamodel.edn_con_info(edn))
             if edn.plmns:
                 entry["plmns"] = canonical(edn.plmns)
             entry["eess"] = [canonical_ees(e) for e in by_edn.get(edn.pk, [])]
@@ -289,7 +291,7 @@ class EDNSection(configfile.ConfigSection):
 
 
 def canonical_ees(ees: EES) -> dict[str, Any]:
-    info = wire.ees_info(ees)
+    info = datamodel.ees_info(ees)
     return {k: canonical(v) for k, v in info.items()}
 
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from ecsportal import schemas
-from ecsportal.api import ProblemException
+from ecscore import errors, schemas
 
 from . import areas
 from .query import ProvisioningQuery
@@ -49,16 +48,14 @@ def _json_param(params: QueryDict, name: str, file_name: str, schema: str) -> An
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             f"{name} must be JSON.",
             "INVALID_QUERY_PARAM",
             [{"param": name, "reason": "not valid JSON"}],
         ) from exc
     problems = _problems(value, file_name, schema)
     if problems:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             f"{name} does not conform to {schema}.",
             "INVALID_QUERY_PARAM",
             [{"param": name + p["param"].rstrip("/"), "reason": p["reason"]} for p in problems],
@@ -106,16 +103,14 @@ def parse(params: QueryDict) -> tuple[dict[str, Any], ProvisioningQuery, dict[st
     match with, and the discovery options."""
     unknown = sorted(set(params) - PARAMS)
     if unknown:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "Unknown query parameters.",
             "INVALID_QUERY_PARAM",
             [{"param": name, "reason": "not a parameter of GetEESProfiles"} for name in unknown],
         )
     missing = [name for name in ("ees-id", "eas-id") if not params.get(name)]
     if missing:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "ees-id and eas-id are required.",
             "MANDATORY_IE_MISSING",
             [{"param": name, "reason": "is required"} for name in missing],

@@ -29,8 +29,8 @@ from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
-from ecsportal.db import ModelRows, placeholders, select
-from ecsportal.memo import TableMemo
+from ecscore.db import ModelRows, placeholders, select
+from ecscore.memo import TableMemo
 
 from .models import EDN, EES, AreaKey, EDNPlmn, EESApplication
 from .query import ProvisioningQuery

@@ -18,13 +18,14 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
-from ecsportal import schemas
-from ecsportal.history import change_log
-from ecsportal.memo import TableMemo
+from ecscore import schemas
+from ecscore.history import change_log
+from ecscore.memo import TableMemo
 
 from . import areas, signals
+from .datamodel import EDGE4_FILE, FIELD_TO_MEMBER, ees_info
 
-EDGE4 = "TS24558_Eecs_ServiceProvisioning.yaml"
+EDGE4 = EDGE4_FILE  # where 3GPP defines EESInfo and EDNConInfo
 # EDNs that EES registrations create when no EDN has the DNN they name.
 REGISTERED_EDN_PREFIX = "registered:"
 COMMON_29571 = "TS29571_CommonData.yaml"
@@ -315,8 +316,6 @@ class EES(models.Model):
         return self.ees_id
 
     def clean(self) -> None:
-        from .wire import FIELD_TO_MEMBER, ees_info
-
         errors: dict[str, list[str]] = {}
         member_to_field = {member: field for field, member in FIELD_TO_MEMBER.items()}
         for param in schemas.invalid_params(schemas.validator(EDGE4, "EESInfo"), ees_info(self)):

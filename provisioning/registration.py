@@ -12,7 +12,6 @@ longer provisioned, and ``expire_registrations`` deletes it.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -20,9 +19,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ecsportal.api import ProblemException
+from ecscore import errors
+from ecscore.datetimes import format_datetime, granted_expiry
 
-from . import wire
 from .models import EDN, EES
 
 FILE = "TS29558_Eecs_EESRegistration.yaml"
@@ -75,33 +74,17 @@ def _edn_for(profile: dict[str, Any]) -> EDN:
     edns = list(EDN.objects.all()[:2])
     if len(edns) == 1:
         return edns[0]
-    raise ProblemException(
-        400,
+    raise errors.InvalidRequest(
         "This ECS has several EDNs: the profile must name its EDN in ednInfoSets.dnn.",
         "MANDATORY_IE_MISSING",
         [{"param": "/eesProf/ednInfoSets", "reason": "needed to place the EES in an EDN"}],
     )
 
 
-def _granted_expiry(proposed: str | None) -> dt.datetime:
-    latest = timezone.now() + dt.timedelta(seconds=default_max_seconds())
-    if proposed:
-        when = wire.parse_datetime(proposed)
-        if when is None or when <= timezone.now():
-            raise ProblemException(
-                400,
-                "expTime must be a future date-time.",
-                "INVALID_MSG_FORMAT",
-                [{"param": "/expTime", "reason": "must be a date-time in the future"}],
-            )
-        return min(when, latest)
-    return latest
-
-
 def representation(ees: EES) -> dict[str, Any]:
     body: dict[str, Any] = {"eesProf": ees.registered_profile}
     if ees.expires_at is not None:
-        body["expTime"] = wire.format_datetime(ees.expires_at)
+        body["expTime"] = format_datetime(ees.expires_at)
     return body
 
 
@@ -110,16 +93,14 @@ def _check_ees_id(ees_id: str, registration_id: str | None) -> None:
     if registration_id:
         others = others.exclude(registration_id=registration_id)
     if others.filter(source=EES.SOURCE_CONFIGURED).exists():
-        raise ProblemException(
-            403,
+        raise errors.Forbidden(
             f"EES {ees_id!r} is configured by the operator and cannot be registered.",
             "EES_ID_CONFIGURED",
         )
     now = timezone.now()
     live = others.filter(source=EES.SOURCE_REGISTERED).exclude(expires_at__lte=now)
     if live.exists():
-        raise ProblemException(
-            403,
+        raise errors.Forbidden(
             f"EES {ees_id!r} is already registered under another registration.",
             "EES_ALREADY_REGISTERED",
         )
@@ -138,7 +119,7 @@ def create(body: dict[str, Any]) -> EES:
         source=EES.SOURCE_REGISTERED,
         registration_id=uuid.uuid4().hex,
         registered_profile=profile,
-        expires_at=_granted_expiry(body.get("expTime")),
+        expires_at=granted_expiry(body.get("expTime"), default_max_seconds()),
         **profile_fields(profile),
     )
     ees._change_reason = "EES registration"
@@ -146,8 +127,7 @@ def create(body: dict[str, Any]) -> EES:
         with transaction.atomic():
             ees.save()
     except IntegrityError as exc:  # the same eesId, configured or registered meanwhile
-        raise ProblemException(
-            403,
+        raise errors.Forbidden(
             f"EES {profile['eesId']!r} is already known to this ECS.",
             "EES_ALREADY_REGISTERED",
         ) from exc
@@ -161,7 +141,7 @@ def get(registration_id: str) -> EES:
         .first()
     )
     if ees is None or (ees.expires_at is not None and ees.expires_at <= timezone.now()):
-        raise ProblemException(404, "No such EES registration.", "RESOURCE_NOT_FOUND")
+        raise errors.NotFound("No such EES registration.", "RESOURCE_NOT_FOUND")
     return ees
 
 
@@ -170,8 +150,7 @@ def replace(registration_id: str, body: dict[str, Any]) -> EES:
     ees = get(registration_id)
     profile = body["eesProf"]
     if profile["eesId"] != ees.ees_id:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "eesId cannot change in an update.",
             "INVALID_MSG_FORMAT",
             [{"param": "/eesProf/eesId", "reason": f"must stay {ees.ees_id!r}"}],
@@ -180,7 +159,7 @@ def replace(registration_id: str, body: dict[str, Any]) -> EES:
         setattr(ees, field, value)
     ees.edn = _edn_for(profile)
     ees.registered_profile = profile
-    ees.expires_at = _granted_expiry(body.get("expTime"))
+    ees.expires_at = granted_expiry(body.get("expTime"), default_max_seconds())
     ees._change_reason = "EES registration update"
     ees.save()
     return ees
@@ -196,7 +175,7 @@ def patch(registration_id: str, body: dict[str, Any]) -> EES:
     if "expTime" in body:
         merged["expTime"] = body["expTime"]  # null removes: the maximum period applies
     elif ees.expires_at is not None:
-        merged["expTime"] = wire.format_datetime(ees.expires_at)
+        merged["expTime"] = format_datetime(ees.expires_at)
     return replace(registration_id, merged)
 
 

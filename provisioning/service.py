@@ -12,7 +12,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import matching, sources, wire
+from ecscore.datetimes import format_datetime, parse_datetime
+
+from . import datamodel, matching, sources
 from .models import ECSConfiguration
 from .query import ProvisioningQuery
 
@@ -42,9 +44,9 @@ def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[di
 def _cap_lifetimes(configs: list[dict[str, Any]], latest: dt.datetime) -> None:
     """No lifetime we hand out is later than ``latest``."""
     for cfg in configs:
-        current = wire.parse_datetime(cfg.get("lifeTime", ""))
+        current = parse_datetime(cfg.get("lifeTime", ""))
         if current is None or current > latest:
-            cfg["lifeTime"] = wire.format_datetime(latest)
+            cfg["lifeTime"] = format_datetime(latest)
 
 
 def provision(
@@ -54,10 +56,7 @@ def provision(
     config = ECSConfiguration.current()
     home = config.home_plmn_keys()
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
-    local = [
-        wire.edn_config_info(m.edn, [wire.ees_info(e) for e in m.eess], lifetime)
-        for m in matching.match(query, home)
-    ]
+    local = datamodel.edn_config_infos(matching.match(query, home), lifetime)
     remote: list[dict[str, Any]] = []
     unavailable = False
     retry_after: int | None = None

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.test import Client
 
+from ecscore.datetimes import format_datetime
 from provisioning.models import EDN, EES, ECSConfiguration
 
 EDGE4_FILE = "TS24558_Eecs_ServiceProvisioning.yaml"
@@ -252,9 +253,7 @@ def in_seconds(seconds: float) -> str:
 
     from django.utils import timezone
 
-    from provisioning import wire
-
-    return wire.format_datetime(timezone.now() + dt.timedelta(seconds=seconds))
+    return format_datetime(timezone.now() + dt.timedelta(seconds=seconds))
 
 
 def ees_profile(

@@ -40,7 +40,7 @@ import pytest
 import requests
 import yaml
 
-from ecsportal.testing.processes import (
+from ecscore.testing.processes import (
     PYTHON,
     REPO,
     TemplateDatabases,
@@ -50,7 +50,7 @@ from ecsportal.testing.processes import (
 )
 
 # The name tests that start their own processes import from here.
-from ecsportal.testing.processes import die_with_parent as _die_with_parent
+from ecscore.testing.processes import die_with_parent as _die_with_parent
 
 STARTUP_SECONDS = 60  # a loaded CI machine can take a while to import Django
 COMMAND_SECONDS = 120

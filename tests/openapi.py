@@ -4,7 +4,8 @@ Used by every API test: ``assert_conforms(response, FILE, "/request", "post")`` 
 the response's status is one the operation declares and that its body validates against
 the schema 3GPP gives for that status and media type; ``assert_valid`` checks any body
 (a request we send, a notification we receive) against a named schema.  Our own files
-(``partners/openapi/``, e.g. ``EDGE10_FILE``) are found the same way, by name.
+(``partners/eecs_ecsserviceprovisioning/openapi/``, e.g. ``EDGE10_FILE``) are found the same
+way, by name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from referencing.jsonschema import DRAFT4
 
 SHARED_OPENAPI = Path(__file__).resolve().parent.parent.parent / "shared" / "3gpp-openapi"
 # Our own OpenAPI files (EDGE-10 as we serve it); they $ref 3GPP's files by name.
-OUR_OPENAPI = (Path(__file__).resolve().parent.parent / "partners" / "openapi",)
+OUR_OPENAPI = (
+    Path(__file__).resolve().parent.parent / "partners" / "eecs_ecsserviceprovisioning" / "openapi",
+)
 EDGE10_FILE = "ECSPortal_Eecs_ECSServiceProvisioning.yaml"
 BASE = "file:///3gpp/"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from ecsportal import ratelimit
+from ecscore import ratelimit
 from tests.builders import EDGE4_FILE, EDGE4_REQUEST, configure_ecs, edge4_request, post_json
 from tests.conftest import clear_cache
 from tests.openapi import assert_conforms

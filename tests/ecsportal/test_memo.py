@@ -1,4 +1,4 @@
-"""Per-process copies (ecsportal.memo) follow every write, here and on other nodes."""
+"""Per-process copies (ecscore.memo) follow every write, here and on other nodes."""
 
 import threading
 import time
@@ -9,8 +9,8 @@ from cachalot.settings import cachalot_settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from ecsportal.memo import TableMemo
-from ecsportal.middleware import request_id_scope
+from ecscore.memo import TableMemo
+from ecscore.middleware import request_id_scope
 from partners.models import PartnerECS
 
 # Outside a test transaction: requests of a running server are not inside one either, and

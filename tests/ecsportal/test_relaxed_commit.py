@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection, transaction
 
-from ecsportal.db import relaxed_commit
+from ecscore.db import relaxed_commit
 from partners.models import RetrievalAudit
 
 pytestmark = pytest.mark.django_db(transaction=True)

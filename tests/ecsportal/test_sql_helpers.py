@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from ecsportal.db import ModelRows, insert_uncached, placeholders, select, write_uncached
+from ecscore.db import ModelRows, insert_uncached, placeholders, select, write_uncached
 from partners.models import ProvisioningCacheEntry, RetrievalAudit
 from provisioning.models import EDN
 from tests.builders import area, make_edn, make_partner, tai

@@ -42,7 +42,7 @@ from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
-from partners import edge10
+from partners.eecs_ecsserviceprovisioning import wire as edge10
 from partners.models import PartnerECS, ProvisioningCacheEntry
 from tests import openapi
 from tests.builders import (

@@ -2,7 +2,8 @@
 
 Authenticate (Bearer token, kept only as a hash), authorize (deny by default), match, disclose
 only what the policy allows, and audit every decision.  Every answer is checked against our
-EDGE-10 OpenAPI file (partners/openapi/), whose error bodies are 3GPP's ProblemDetails.
+EDGE-10 OpenAPI file (partners/eecs_ecsserviceprovisioning/openapi/), whose error bodies are
+3GPP's ProblemDetails.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from ecsportal import ratelimit
+from ecscore import ratelimit
+from ecscore.datetimes import parse_datetime
 from partners.models import PartnerECS, RetrievalAudit
-from provisioning import wire
 from provisioning.models import EES
 from tests.builders import (
     EDGE10_REQUEST,
@@ -235,7 +236,7 @@ def test_a_second_policy_can_cover_what_the_first_does_not(client, partner):
     response = ask(client, request())
     assert response.status_code == 200
     [cfg] = response.json()["ednCnfgInfo"]
-    assert wire.parse_datetime(cfg["lifeTime"]) <= before + dt.timedelta(seconds=61)
+    assert parse_datetime(cfg["lifeTime"]) <= before + dt.timedelta(seconds=61)
     assert "b-second" in the_audit_row().reason
 
 
@@ -292,7 +293,7 @@ def test_an_allowed_request_gets_our_edns_with_a_lifetime(
     assert response.status_code == 200
     [cfg] = response.json()["ednCnfgInfo"]
     assert [e["eesId"] for e in cfg["eess"]] == ["ees-a1"]
-    lifetime = wire.parse_datetime(cfg["lifeTime"])
+    lifetime = parse_datetime(cfg["lifeTime"])
     low = before.replace(microsecond=0) + dt.timedelta(seconds=granted)
     assert low <= lifetime <= after + dt.timedelta(seconds=granted)
     row = the_audit_row()

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from partners import client as partner_client
+from ecscore.datetimes import format_datetime, parse_datetime
+from partners.eecs_ecsserviceprovisioning import client as partner_client
 from partners.models import PartnerECS, ProvisioningCacheEntry, RetrievalAudit
-from provisioning import wire
 from tests.builders import (
     EDGE4_FILE,
     EDGE10_REQUEST,
@@ -211,7 +211,7 @@ def partner_answer(*ids: str, lifetime: str | None = None, dnn: str = "edge.part
 
 
 def in_seconds(seconds: int) -> str:
-    return wire.format_datetime(timezone.now() + dt.timedelta(seconds=seconds))
+    return format_datetime(timezone.now() + dt.timedelta(seconds=seconds))
 
 
 def our_ecs(local: bool = True) -> None:
@@ -249,7 +249,7 @@ def outbound_rows(partner: PartnerECS) -> list[RetrievalAudit]:
 def lifetimes(response) -> dict[str, dt.datetime]:
     """lifeTime per EES id of an answer."""
     return {
-        ees["eesId"]: wire.parse_datetime(cfg["lifeTime"])
+        ees["eesId"]: parse_datetime(cfg["lifeTime"])
         for cfg in response.json()["ednCnfgInfo"]
         for ees in cfg["eess"]
     }
@@ -422,9 +422,7 @@ def test_a_valid_answer_is_cached_for_its_lifetime(
     handed_out = lifetimes(response)
     for n, seconds in enumerate(given):  # never later than the partner allows
         if seconds is not None:
-            assert handed_out[f"ees-p{n}"] <= wire.parse_datetime(
-                answer["ednCnfgInfo"][n]["lifeTime"]
-            )
+            assert handed_out[f"ees-p{n}"] <= parse_datetime(answer["ednCnfgInfo"][n]["lifeTime"])
     if expected is None:
         assert entries == []
         if None in given:  # no lifetime from the partner and none of ours to give

@@ -31,9 +31,10 @@ import pytest
 import yaml
 from django.core.cache import cache
 
-from partners import breaker, partner_subscriptions, tokens
-from partners import client as partner_client
-from partners import subscriptions as partner_subscriptions_served
+from partners import breaker, tokens
+from partners import remote_subscriptions as partner_subscriptions
+from partners import served_subscriptions as partner_subscriptions_served
+from partners.eecs_ecsserviceprovisioning import client as partner_client
 from partners.models import PartnerECS, RetrievalAudit
 from tests.builders import (
     configure_ecs,

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from ecsportal import ratelimit
+from ecscore import ratelimit
 from notifications import worker
 from notifications.models import Notification
 from partners import cache

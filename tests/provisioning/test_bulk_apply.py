@@ -18,9 +18,9 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from ecsportal import configfile
-from ecsportal.middleware import request_id_scope
-from provisioning import bulk, signals, wire
+from ecscore import configfile
+from ecscore.middleware import request_id_scope
+from provisioning import bulk, datamodel, signals
 from provisioning.configsection import _edn_identity, _model_identity
 from provisioning.models import EDN, EES, AreaKey, ECSConfiguration, EDNPlmn, EESApplication
 from tests.builders import area, circle, edge4_request, ees_ids, plmn, tai, ue_at
@@ -154,7 +154,7 @@ def apply_row_by_row(document: dict, prune: bool = False) -> None:
             edn = existing_edns.get(_edn_identity(item)) or EDN()
             wanted = {
                 "edn_id": item.get("id", ""),
-                **wire.edn_fields(item["ednConInfo"]),
+                **datamodel.edn_fields(item["ednConInfo"]),
                 "plmns": item.get("plmns", []),
             }
             if edn._state.adding or any(getattr(edn, k) != v for k, v in wanted.items()):
@@ -164,7 +164,7 @@ def apply_row_by_row(document: dict, prune: bool = False) -> None:
             kept_edns.add(edn.pk)
             for info in item.get("eess", []):
                 ees = existing_eess.get(info["eesId"]) or EES()
-                wanted = {"edn_id": edn.pk, **wire.ees_fields(info)}
+                wanted = {"edn_id": edn.pk, **datamodel.ees_fields(info)}
                 if ees._state.adding or any(getattr(ees, k) != v for k, v in wanted.items()):
                     for k, v in wanted.items():
                         setattr(ees, k, v)
@@ -461,7 +461,7 @@ def test_the_inlined_validator_agrees_with_the_registry():
     """Validation runs on schemas with their references inlined: same verdict, same errors."""
     from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-    from ecsportal import schemas
+    from ecscore import schemas
     from provisioning.models import EDGE4
 
     doc = yaml.safe_load(yaml.safe_dump(second_document()))

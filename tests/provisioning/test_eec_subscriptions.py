@@ -26,9 +26,9 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from ecscore.datetimes import format_datetime, parse_datetime
 from notifications import worker
 from notifications.models import Notification
-from provisioning import wire
 from provisioning.models import EDN, EES, EECSubscription
 from tests.builders import (
     COMMON_29122_FILE,
@@ -145,7 +145,7 @@ def test_create_update_patch_delete(edn, subscribe, client, receiver, private_ca
     replaced = call_item(client, "PUT", path, changed)
     assert replaced.status_code == 200
     assert replaced.json()["acProfs"] == changed["acProfs"]
-    granted = wire.parse_datetime(replaced.json()["expTime"])
+    granted = parse_datetime(replaced.json()["expTime"])
     assert abs((granted - (timezone.now() + dt.timedelta(seconds=600))).total_seconds()) < 5
 
     new_expiry = in_seconds(120)
@@ -172,7 +172,7 @@ def test_exptime_is_capped_and_given_when_not_proposed(edn, subscribe, receiver,
         serv_prov_subscription(receiver.url),
     ):
         response = subscribe(body)
-        granted = wire.parse_datetime(response.json()["expTime"])
+        granted = parse_datetime(response.json()["expTime"])
         assert abs((granted - (timezone.now() + dt.timedelta(seconds=600))).total_seconds()) < 5
 
 
@@ -309,7 +309,7 @@ def test_an_ees_registers_is_provisioned_expires_and_each_step_is_notified(
     expiry = timezone.now() + dt.timedelta(seconds=3)
     profile = ees_profile("ees-reg", dnn="edge.example")
     registered = post_json(
-        client, REGISTRATIONS, ees_registration(profile, wire.format_datetime(expiry))
+        client, REGISTRATIONS, ees_registration(profile, format_datetime(expiry))
     )
     assert registered.status_code == 201
     deliver()

@@ -20,8 +20,8 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from ecscore.datetimes import parse_datetime
 from notifications import worker
-from provisioning import wire
 from provisioning.models import EDN, EES
 from tests.builders import (
     MERGE_PATCH,
@@ -87,7 +87,7 @@ def call_item(client: Client, method: str, path: str, body=None, content_type=No
 
 
 def granted(response) -> dt.datetime:
-    when = wire.parse_datetime(response.json()["expTime"])
+    when = parse_datetime(response.json()["expTime"])
     assert when is not None
     return when
 

@@ -10,8 +10,8 @@ import math
 import pytest
 from django.utils import timezone
 
+from ecscore.datetimes import parse_datetime
 from provisioning.areas import EARTH_RADIUS_M
-from provisioning.wire import parse_datetime
 from tests.builders import (
     HOME,
     ac_prof,

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from ecsportal import configfile
+from ecscore import configfile
 
 
 class ProgressLine:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ecsportal import configfile
+from ecscore import configfile
 
 
 class Command(BaseCommand):

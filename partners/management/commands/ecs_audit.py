@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from provisioning import wire
+from ecscore.datetimes import parse_datetime
 
 from ...models import RetrievalAudit
 
@@ -23,7 +23,7 @@ def parse_since(value: str) -> dt.datetime:
     if match:
         amount, unit = match.groups()
         return timezone.now() - dt.timedelta(**{_UNITS[unit]: int(amount)})
-    parsed = wire.parse_datetime(value)
+    parsed = parse_datetime(value)
     if parsed is None:
         raise CommandError(
             f"--since {value!r}: give a date-time with a time zone (2026-11-25T10:00:00Z) "

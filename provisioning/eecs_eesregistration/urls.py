@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+from . import API
 from .views import EESRegistrationCollectionView, EESRegistrationView
 
-app_name = "eecs-eesregistration"
+app_name = API.name
 
 urlpatterns = [
     path("registrations", EESRegistrationCollectionView.as_view(), name="registrations"),

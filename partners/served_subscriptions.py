@@ -26,15 +26,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ecsportal.api import ProblemException, ThreeGPPAPIView
+from ecscore import errors, schemas
+from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
-from provisioning import matching, wire
+from provisioning import datamodel, matching
 from provisioning.areas import plmn_key
+from provisioning.eec_subscriptions import digest, merge_patch
 from provisioning.models import ECSConfiguration
 from provisioning.query import ProvisioningQuery
-from provisioning.subscriptions import digest, merge_patch
 
-from . import audit, cache, edge10, policy, tokens
+from . import audit, cache, policy, tokens
+from .eecs_ecsserviceprovisioning import wire as edge10
 from .models import AuthorizationPolicy, PartnerECS, PartnerSubscription, RetrievalAudit
 
 logger = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ def bearer_for_partner(partner_pk: str) -> str:
 
 
 def _authorize(partner: PartnerECS, body: dict[str, Any], action: str) -> AuthorizationPolicy:
-    """The covering policy, or a ProblemException as the request operation would answer."""
+    """The covering policy, or the refusal the request operation would answer."""
     request = edge10.subscription_request(body)
     query = _query(request)
     decision = policy.authorize(partner, request, query)
@@ -93,8 +95,7 @@ def _authorize(partner: PartnerECS, body: dict[str, Any], action: str) -> Author
                 )
             ]
         )
-        headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
-        raise ProblemException(decision.status, decision.reason, decision.cause, headers=headers)
+        raise decision.error()
     assert decision.policy is not None
     return decision.policy
 
@@ -126,32 +127,14 @@ def answer_now(
     if seconds is None:
         seconds = config.provisioning_lifetime
     lifetime = timezone.now() + dt.timedelta(seconds=seconds)
-    return [
-        wire.edn_config_info(m.edn, [wire.ees_info(e) for e in m.eess], lifetime) for m in matches
-    ]
-
-
-def _granted_expiry(proposed: str | None) -> dt.datetime:
-    latest = timezone.now() + dt.timedelta(seconds=settings.ECS_SUBSCRIPTION_MAX_SECONDS)
-    if not proposed:
-        return latest
-    when = wire.parse_datetime(proposed)
-    if when is None or when <= timezone.now():
-        raise ProblemException(
-            400,
-            "expTime must be a future date-time.",
-            "INVALID_MSG_FORMAT",
-            [{"param": "/expTime", "reason": "must be a date-time in the future"}],
-        )
-    return min(when, latest)
+    return datamodel.edn_config_infos(matches, lifetime)
 
 
 def _check_destination(body: dict[str, Any]) -> str:
     destination = body["notificationDestination"]
     problem = callbacks.problem_with(destination)
     if problem:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             f"notificationDestination {problem}.",
             "INVALID_MSG_FORMAT",
             [{"param": "/notificationDestination", "reason": problem}],
@@ -175,14 +158,14 @@ def _audit_allowed(partner: PartnerECS, body: dict[str, Any], reason: str, count
 
 
 def representation(sub: PartnerSubscription) -> dict[str, Any]:
-    return {**sub.body, "expTime": wire.format_datetime(sub.expires_at)}
+    return {**sub.body, "expTime": format_datetime(sub.expires_at)}
 
 
 def create(partner: PartnerECS, body: dict[str, Any]) -> PartnerSubscription:
     # Authorized outside the transaction, so that a refusal's audit row is kept.
     granted = _authorize(partner, body, "subscription")
     destination = _check_destination(body)
-    expires_at = _granted_expiry(body.get("expTime"))
+    expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
     with transaction.atomic():
         configs = answer_now(partner, body, granted)
         sub = PartnerSubscription.objects.create(
@@ -203,7 +186,7 @@ def get(partner: PartnerECS, subscription_id: str) -> PartnerSubscription:
         partner=partner, subscription_id=subscription_id, expires_at__gt=timezone.now()
     ).first()
     if sub is None:
-        raise ProblemException(404, "No such subscription.", "RESOURCE_NOT_FOUND")
+        raise errors.NotFound("No such subscription.", "RESOURCE_NOT_FOUND")
     return sub
 
 
@@ -211,7 +194,7 @@ def replace(partner: PartnerECS, subscription_id: str, body: dict[str, Any]) -> 
     get(partner, subscription_id)
     granted = _authorize(partner, body, f"subscription {subscription_id} update")
     destination = _check_destination(body)
-    expires_at = _granted_expiry(body.get("expTime"))
+    expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
     with transaction.atomic():
         sub = get(partner, subscription_id)
         configs = answer_now(partner, body, granted)
@@ -230,8 +213,8 @@ def patch(
     sub = get(partner, subscription_id)
     body = merge_patch(sub.body, changes)
     if "expTime" not in changes:
-        body["expTime"] = wire.format_datetime(sub.expires_at)
-    ThreeGPPAPIView.check_schema(body, *edge10.SUBSCRIPTION_SCHEMA)
+        body["expTime"] = format_datetime(sub.expires_at)
+    schemas.check(body, *edge10.SUBSCRIPTION_SCHEMA)
     return replace(partner, subscription_id, body)
 
 

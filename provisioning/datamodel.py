@@ -1,18 +1,21 @@
-"""The EDGE-4 wire format (TS 24.558, TS24558_Eecs_ServiceProvisioning.yaml) in one place.
+"""The 3GPP data types our inventory is made of, and their mapping to our models.
 
-Converts between our models and 3GPP ``EESInfo``, ``EDNConInfo`` and ``EDNConfigInfo``
-objects, and formats 3GPP ``DateTime`` values.  A change of the 3GPP data model touches
-this module and nothing else.
+``EESInfo``, ``EDNConInfo`` and ``EDNConfigInfo`` are defined by TS 24.558
+(TS24558_Eecs_ServiceProvisioning.yaml) and reused by every API that hands out provisioning
+information: EDGE-4, T-EES discovery (EDGE-6) and EDGE-10, so no API package owns them.
+The EDN and EES models keep these members in 3GPP form; this module says which model field
+is which member, so a change of the 3GPP data model touches it and the models alone.
+It imports nothing of the models (they import it), and takes any object with their fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .models import EDN, EES
+from ecscore.datetimes import format_datetime
 
+#: The 3GPP file that defines these types (TS 24.558).
 EDGE4_FILE = "TS24558_Eecs_ServiceProvisioning.yaml"
 
 #: EES model field -> EESInfo member, in the order 3GPP lists them.
@@ -33,22 +36,7 @@ FIELD_TO_MEMBER = {
 _EMPTY = (None, "", [], {})
 
 
-def format_datetime(value: dt.datetime) -> str:
-    """A 3GPP DateTime (RFC 3339, UTC, whole seconds)."""
-    return value.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_datetime(value: str) -> dt.datetime | None:
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed
-
-
-def ees_info(ees: EES) -> dict[str, Any]:
+def ees_info(ees: Any) -> dict[str, Any]:
     """An EES as 3GPP EESInfo; optional members that are empty are left out."""
     info: dict[str, Any] = {}
     for field, member in FIELD_TO_MEMBER.items():
@@ -75,7 +63,7 @@ def ees_fields(info: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def edn_con_info(edn: EDN) -> dict[str, Any]:
+def edn_con_info(edn: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"dnn": edn.dnn}
     if edn.snssai is not None:
         info["snssai"] = edn.snssai
@@ -96,9 +84,14 @@ def edn_fields(con_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def edn_config_info(
-    edn: EDN, eess: list[dict[str, Any]], lifetime: dt.datetime | None
+    edn: Any, eess: list[dict[str, Any]], lifetime: dt.datetime | None
 ) -> dict[str, Any]:
     info: dict[str, Any] = {"ednConInfo": edn_con_info(edn), "eess": eess}
     if lifetime is not None:
         info["lifeTime"] = format_datetime(lifetime)
     return info
+
+
+def edn_config_infos(matches: list[Any], lifetime: dt.datetime | None) -> list[dict[str, Any]]:
+    """EDNConfigInfo for each match of ``matching.match`` (an EDN with the EESs it offers)."""
+    return [edn_config_info(m.edn, [ees_info(e) for e in m.eess], lifetime) for m in matches]

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+from . import API
 from .views import TargetEESDiscoveryView
 
-app_name = "eecs-targeteesdiscovery"
+app_name = API.name
 
 urlpatterns = [
     path("ees-profiles", TargetEESDiscoveryView.as_view(), name="ees-profiles"),

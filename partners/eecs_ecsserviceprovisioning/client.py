@@ -15,15 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
+from ecscore import outbound
+from ecscore.middleware import REQUEST_ID_HEADER
 
-from ecsportal.middleware import REQUEST_ID_HEADER
+from .. import tokens
+from . import wire as edge10
 
-from . import edge10, tokens
-
-MAX_ANSWER_BYTES = 1024 * 1024
+MAX_ANSWER_BYTES = outbound.MAX_ANSWER_BYTES
 
 OK = "ok"  # 200 with a valid ServProvResp
 EMPTY = "empty"  # 204: the partner has nothing for this query
@@ -38,43 +36,6 @@ class PartnerReply:
     configs: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
     latency_ms: float = 0.0
-
-
-# Shared with partners.tokens: every request to a partner (its API, its token endpoint)
-# goes through this session.
-SESSION = requests.Session()
-SESSION.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
-SESSION.mount("https://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
-SESSION.trust_env = False  # no proxy from the environment between two ECSs
-
-
-def read_limited(
-    response: requests.Response, deadline: float, limit: int = MAX_ANSWER_BYTES
-) -> bytes:
-    """The body, read so that neither its size nor the time it takes can exceed the limits.
-
-    Each read takes what one receive brings (``read1``), with the socket's timeout set to
-    the time left until ``deadline`` (``time.monotonic()``), so a partner dripping its answer
-    a byte at a time cannot hold the call beyond its timeout (reading fixed-size chunks
-    would wait for each chunk to fill).  Raises ``TimeoutError`` or ``ValueError`` (too large).
-    """
-    raw = response.raw
-    chunks = []
-    size = 0
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("answer not complete within the timeout")
-        sock = getattr(raw.connection, "sock", None)
-        if sock is not None:
-            sock.settimeout(remaining)
-        chunk = raw.read1(16384, decode_content=True)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise ValueError(f"answer larger than {limit} bytes")
-        chunks.append(chunk)
 
 
 def request_provisioning(
@@ -113,31 +74,10 @@ def request_provisioning(
 
 def _exchange(url: str, payload: bytes, headers: dict[str, str], deadline: float) -> PartnerReply:
     """One POST of the request with the time left until ``deadline``; never raises."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return PartnerReply(FAULT, reason="timed out")
-    status: int | None = None  # known once the partner's headers are in
-    try:
-        with SESSION.post(
-            url,
-            data=payload,
-            headers=headers,
-            timeout=(remaining, remaining),
-            stream=True,
-            allow_redirects=False,
-        ) as response:
-            status = response.status_code
-            raw = read_limited(response, deadline)
-    except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
-        return PartnerReply(FAULT, status, reason="timed out")
-    except TimeoutError as exc:
-        return PartnerReply(FAULT, status, reason=str(exc))
-    except ValueError as exc:
-        return PartnerReply(FAULT, status, reason=str(exc))
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        if status is None:
-            return PartnerReply(FAULT, reason=f"unreachable ({type(exc).__name__})")
-        return PartnerReply(FAULT, status, reason=f"answer broken off ({type(exc).__name__})")
+    reply = outbound.post(url, deadline, data=payload, headers=headers, limit=MAX_ANSWER_BYTES)
+    status = reply.status
+    if not reply.ok:
+        return PartnerReply(FAULT, status, reason=reply.reason)
     if status in (401, 403):
         return PartnerReply(REFUSED, status, reason=f"refused with HTTP {status}")
     if status == 204:
@@ -145,7 +85,7 @@ def _exchange(url: str, payload: bytes, headers: dict[str, str], deadline: float
     if status != 200:
         return PartnerReply(FAULT, status, reason=f"answered HTTP {status}")
     try:
-        answer = json.loads(raw)
+        answer = json.loads(reply.body)
     except (ValueError, UnicodeDecodeError):
         return PartnerReply(FAULT, status, reason="answer is not JSON")
     errors = edge10.response_errors(answer)

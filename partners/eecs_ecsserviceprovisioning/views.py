@@ -1,4 +1,4 @@
-"""EDGE-10 as we serve it to partner ECSs (see partners/openapi/)."""
+"""EDGE-10 as we serve it to partner ECSs (see partners/eecs_ecsserviceprovisioning/openapi/)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.authentication import OAuth2ClientAuthentication
-from ecsportal.api import ProblemException, ThreeGPPAPIView, problem_response
+from ecscore import errors
+from ecscore.problems import ProblemException, problem_response, status_of
+from ecscore.views import ThreeGPPAPIView
 
-from .. import edge10, inbound, partner_subscriptions, subscriptions
+from .. import inbound, remote_subscriptions, served_subscriptions
+from . import API
+from . import wire as edge10
 from .authentication import IsPartner, PartnerTokenAuthentication, partner_of
 
 
@@ -24,7 +28,7 @@ class PartnerAPIView(ThreeGPPAPIView):
     # A partner's static token, or an OAuth 2.0 token of a client that speaks for it.
     authentication_classes = [OAuth2ClientAuthentication, PartnerTokenAuthentication]
     permission_classes = [IsPartner]
-    required_scope = "eecs-ecsserviceprovisioning"
+    required_scope = API.scope
     anonymous_allowed = False
 
     def permission_denied(self, request: Request, message=None, code=None) -> None:
@@ -50,7 +54,7 @@ class PartnerProvisioningRequestView(PartnerAPIView):
         operation_id="RequestEcsServProv",
         summary="Service provisioning information retrieval by a partner ECS (EDGE-10).",
         description="Body ServProvReq, answer ServProvResp; see "
-        "partners/openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml. "
+        "partners/eecs_ecsserviceprovisioning/openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml. "
         "Credentials: Authorization: Bearer <token>.",
         request=OpenApiTypes.OBJECT,
         responses={
@@ -66,8 +70,8 @@ class PartnerProvisioningRequestView(PartnerAPIView):
         partner = partner_of(request)
         try:
             body = self.validated_body(request)
-        except ProblemException as exc:
-            inbound.record_rejection(partner, exc.status_code, f"invalid request: {exc.cause}")
+        except (ProblemException, errors.ECSError) as exc:
+            inbound.record_rejection(partner, status_of(exc), f"invalid request: {exc.cause}")
             raise
         result = inbound.answer(partner, body)
         if result.status >= 400:
@@ -79,7 +83,7 @@ class PartnerProvisioningRequestView(PartnerAPIView):
 
 def _link(request: Request, sub: Any) -> str:
     return request.build_absolute_uri(
-        reverse("eecs-ecsserviceprovisioning:subscription", args=[sub.subscription_id])
+        reverse(f"{API.name}:subscription", args=[sub.subscription_id])
     )
 
 
@@ -95,16 +99,16 @@ class PartnerSubscriptionsView(PartnerAPIView):
         operation_id="CreateEcsServProvSubsc",
         summary="A partner ECS subscribes to service provisioning information (EDGE-10).",
         description="Body ServProvSubsc; notifications ServProvNotif to its "
-        "notificationDestination. See partners/openapi/.",
+        "notificationDestination. See partners/eecs_ecsserviceprovisioning/openapi/.",
         request=OpenApiTypes.OBJECT,
         responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
         tags=TAGS,
     )
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
-        sub = subscriptions.create(partner_of(request), body)
+        sub = served_subscriptions.create(partner_of(request), body)
         return Response(
-            subscriptions.representation(sub),
+            served_subscriptions.representation(sub),
             status=201,
             headers={"Location": _link(request, sub)},
         )
@@ -124,11 +128,11 @@ class PartnerSubscriptionView(PartnerAPIView):
     )
     def put(self, request: Request, subscription_id: str) -> Response:
         partner = partner_of(request)
-        subscriptions.get(partner, subscription_id)  # 404 before judging the body
+        served_subscriptions.get(partner, subscription_id)  # 404 before judging the body
         self.request_schema = edge10.SUBSCRIPTION_SCHEMA
         body = self.validated_body(request)
-        sub = subscriptions.replace(partner, subscription_id, body)
-        return Response(subscriptions.representation(sub))
+        sub = served_subscriptions.replace(partner, subscription_id, body)
+        return Response(served_subscriptions.representation(sub))
 
     @extend_schema(
         operation_id="ModifyIndEcsServProvSubsc",
@@ -138,17 +142,17 @@ class PartnerSubscriptionView(PartnerAPIView):
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
         partner = partner_of(request)
-        subscriptions.get(partner, subscription_id)
+        served_subscriptions.get(partner, subscription_id)
         if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
             raise ProblemException(415, "PATCH needs application/merge-patch+json.")
         self.request_schema = edge10.SUBSCRIPTION_PATCH_SCHEMA
         changes = self.validated_body(request)
-        sub = subscriptions.patch(partner, subscription_id, changes)
-        return Response(subscriptions.representation(sub))
+        sub = served_subscriptions.patch(partner, subscription_id, changes)
+        return Response(served_subscriptions.representation(sub))
 
     @extend_schema(operation_id="DeleteIndEcsServProvSubsc", responses={204: None}, tags=TAGS)
     def delete(self, request: Request, subscription_id: str) -> Response:
-        subscriptions.delete(partner_of(request), subscription_id)
+        served_subscriptions.delete(partner_of(request), subscription_id)
         return Response(status=204)
 
 
@@ -166,5 +170,5 @@ class PartnerNotificationsView(PartnerAPIView):
     )
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
-        partner_subscriptions.receive(partner_of(request), body)
+        remote_subscriptions.receive(partner_of(request), body)
         return Response(status=204)

@@ -37,7 +37,7 @@ def _written(sender: str, **kwargs: Any) -> None:
     _generation += 1
 
 
-post_invalidation.connect(_written, dispatch_uid="ecsportal.memo")
+post_invalidation.connect(_written, dispatch_uid="ecscore.memo")
 
 
 def _read_stamps() -> dict[str, float]:

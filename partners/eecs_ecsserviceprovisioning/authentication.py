@@ -6,7 +6,11 @@ from typing import Any
 
 from rest_framework import authentication, exceptions, permissions
 
+from access.authentication import ClientPrincipal, token_scope_ok
+from access.models import APIClient
+
 from ..models import PartnerECS, hash_token
+from . import API
 
 
 class PartnerPrincipal:
@@ -38,15 +42,12 @@ class PartnerTokenAuthentication(authentication.BaseAuthentication):
         return PartnerPrincipal(partner), partner
 
     def authenticate_header(self, request: Any) -> str:
-        return f'{self.keyword} realm="eecs-ecsserviceprovisioning"'
+        return f'{self.keyword} realm="{API.name}"'
 
 
 def partner_of(request: Any) -> PartnerECS | None:
     """The partner ECS behind the request: its static token, or an OAuth 2.0 client that
     speaks for it (kind partner, identity = partner id) with the EDGE-10 scope."""
-    from access.authentication import ClientPrincipal, token_scope_ok
-    from access.models import APIClient
-
     if isinstance(request.auth, PartnerECS):
         return request.auth
     principal = request.user
@@ -54,9 +55,9 @@ def partner_of(request: Any) -> PartnerECS | None:
         client = principal.client
         if client.kind != APIClient.KIND_PARTNER:
             raise exceptions.PermissionDenied("This client is not a partner ECS.")
-        if not token_scope_ok(principal.token, "eecs-ecsserviceprovisioning"):
+        if not token_scope_ok(principal.token, API.scope):
             raise exceptions.PermissionDenied(
-                "The access token does not grant the scope 'eecs-ecsserviceprovisioning'."
+                f"The access token does not grant the scope {API.scope!r}."
             )
         return PartnerECS.objects.filter(partner_id=client.identity).first()
     return None

@@ -2,13 +2,14 @@
 
 from django.urls import path
 
+from . import API
 from .views import (
     ServiceProvisioningRequestView,
     ServiceProvisioningSubscriptionsView,
     ServiceProvisioningSubscriptionView,
 )
 
-app_name = "eecs-serviceprovisioning"
+app_name = API.name
 
 urlpatterns = [
     path("request", ServiceProvisioningRequestView.as_view(), name="request"),

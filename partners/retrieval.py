@@ -18,15 +18,18 @@ from typing import Any
 
 from django.utils import timezone
 
-from ecsportal.db import relaxed_commit
-from ecsportal.memo import TableMemo
-from ecsportal.middleware import current_request_id
-from provisioning import wire
+from ecscore import singleflight
+from ecscore.datetimes import format_datetime, parse_datetime
+from ecscore.db import relaxed_commit
+from ecscore.memo import TableMemo
+from ecscore.middleware import current_request_id
 from provisioning.areas import plmn_key
 from provisioning.query import ProvisioningQuery
 from provisioning.sources import SourceContext, SourceResult
 
-from . import audit, breaker, cache, client, edge10, roaming
+from . import audit, breaker, cache, roaming
+from .eecs_ecsserviceprovisioning import client
+from .eecs_ecsserviceprovisioning import wire as edge10
 from .models import PartnerECS, RetrievalAudit
 
 RETRY_AFTER_SECONDS = 5
@@ -54,7 +57,7 @@ class _Ask:
     canonical: dict[str, Any]
     key: str
     request: dict[str, Any] | None = None
-    flight: cache.Flight | None = None
+    flight: singleflight.Flight | None = None
     future: Future | None = None
 
 
@@ -62,9 +65,9 @@ def _cap(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, A
     """Copies of the configs whose lifeTime is no later than ``latest``."""
     capped = []
     for cfg in configs:
-        current = wire.parse_datetime(cfg.get("lifeTime", ""))
+        current = parse_datetime(cfg.get("lifeTime", ""))
         if current is None or current > latest:
-            cfg = {**cfg, "lifeTime": wire.format_datetime(latest)}
+            cfg = {**cfg, "lifeTime": format_datetime(latest)}
         capped.append(cfg)
     return capped
 
@@ -81,7 +84,7 @@ class _Inline:
     """The one partner call of a request, made in the request's own thread.
 
     Starting a thread costs more than a cache hit; with one partner there is nothing to run
-    beside it, and the call keeps to its deadline by itself (``client``, ``await_flight``).
+    beside it, and the call keeps to its deadline by itself (``client``, ``singleflight.wait``).
     """
 
     def submit(self, fn: Any, *args: Any) -> Future:
@@ -194,13 +197,13 @@ class PartnerSource:
             calling = []
             for ask in pending:
                 partner = ask.partner
-                ask.flight = cache.join_flight(f"{partner.pk}:{ask.key}", partner.timeout)
+                ask.flight = singleflight.join(f"{partner.pk}:{ask.key}", partner.timeout)
                 if ask.flight.leader:
                     # Check again under the lock: the leader of an identical flight may have
                     # stored its answer and released the lock since our cache lookup.
                     entry = cache.fresh_entries({partner.pk: ask.key}).get(partner.pk)
                     if entry is not None:
-                        cache.finish_flight(ask.flight, "cached")
+                        singleflight.finish(ask.flight, "cached")
                         latency = (time.monotonic() - started) * 1000
                         self._serve_entry(ask, entry, latency, result, rows)
                         continue
@@ -216,7 +219,7 @@ class PartnerSource:
                         request_id,
                     )
                 else:
-                    ask.future = pool.submit(cache.await_flight, ask.flight, deadline)
+                    ask.future = pool.submit(singleflight.wait, ask.flight, deadline)
                 calling.append(ask)
             waiting = {a.future: a for a in calling}
             while waiting:
@@ -253,7 +256,7 @@ class PartnerSource:
         )
         if outcome is None or reply.kind == client.FAULT:
             breaker.record_failure(partner)
-            cache.finish_flight(flight, "failed")
+            singleflight.finish(flight, "failed")
             result.unavailable = True
             result.retry_after = max(
                 result.retry_after or 0, RETRY_AFTER_SECONDS, math.ceil(partner.timeout)
@@ -272,7 +275,7 @@ class PartnerSource:
             return
         breaker.record_success(partner)  # an answer, even a refusal, is no failure
         if reply.kind == client.REFUSED:
-            cache.finish_flight(flight, "refused")
+            singleflight.finish(flight, "refused")
             rows.append(
                 audit.entry(
                     RetrievalAudit.OUTBOUND,
@@ -297,17 +300,17 @@ class PartnerSource:
             edn_count=len(reply.configs),
             cache=RetrievalAudit.MISS,
             latency_ms=latency,
-            reason="cached until " + wire.format_datetime(expires) if expires else "not cached",
+            reason="cached until " + format_datetime(expires) if expires else "not cached",
         )
         if expires is None:
-            cache.finish_flight(flight, "uncached", reply.configs)
+            singleflight.finish(flight, "uncached", reply.configs)
             rows.append(row)
             return
         # The answer and its audit row in one commit, before the waiters are told to read it.
         with relaxed_commit():
             cache.store(partner, ask.key, ask.canonical, ask.request or {}, reply.configs, expires)
             audit.write([row])
-        cache.finish_flight(flight, "cached")
+        singleflight.finish(flight, "cached")
 
     def _serve_entry(
         self,
@@ -403,7 +406,7 @@ def refresh(entry: Any) -> tuple[bool, str]:
             message = "answered with nothing that may be cached; the entry was removed"
         else:
             cache.store(partner, entry.key, entry.query, entry.request, reply.configs, expires)
-            message = f"refreshed, cached until {wire.format_datetime(expires)}"
+            message = f"refreshed, cached until {format_datetime(expires)}"
         audit.write([row])
         return True, message
     row.decision = RetrievalAudit.DENIED if reply.kind == client.REFUSED else row.decision

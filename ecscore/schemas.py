@@ -1,6 +1,6 @@
 """3GPP OpenAPI schemas, compiled once and used to validate what crosses our APIs.
 
-The schemas ship inside the package as a bundle (``ecsportal/openapi/3gpp-bundle.json``): the
+The schemas ship inside the package as a bundle (``ecscore/openapi/3gpp-bundle.json``): the
 ``components.schemas`` of 3GPP's YAML files that our APIs need, closed under ``$ref`` and
 with every reference left exactly as 3GPP wrote it.  ``scripts/bundle_3gpp_schemas.py``
 rebuilds it from ``../shared/3gpp-openapi``, and a test proves the two agree, so a new 3GPP
@@ -23,15 +23,13 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from . import errors
+
 BUNDLE_PATH = Path(__file__).resolve().parent / "openapi" / "3gpp-bundle.json"
 BASE_URI = "file:///3gpp-openapi/"
 
-#: The schemas our APIs use; everything they reference is pulled in by the bundler.
-ROOT_FILES = (
-    "TS24558_Eecs_ServiceProvisioning.yaml",
-    "TS29558_Eecs_EESRegistration.yaml",
-    "TS29558_Eecs_TargetEESDiscovery.yaml",
-)
+#: Schemas our APIs use beside those of their own files (the served APIs' files come from
+#: ``ecsportal.apis``); everything they reference is pulled in by the bundler.
 ROOT_SCHEMAS = (
     ("TS29122_CommonData.yaml", "ProblemDetails"),
     ("TS29122_CommonData.yaml", "LocationArea5G"),
@@ -61,8 +59,9 @@ def _walk_refs(node: Any) -> Iterator[str]:
             yield from _walk_refs(item)
 
 
-def build_bundle(source_dir: Path) -> dict[str, Any]:
-    """Collect the schemas reachable from ROOT_FILES / ROOT_SCHEMAS in a folder of 3GPP YAML."""
+def build_bundle(source_dir: Path, root_files: Iterable[str]) -> dict[str, Any]:
+    """Collect the schemas reachable from every schema of ``root_files`` and from
+    ROOT_SCHEMAS in a folder of 3GPP YAML."""
     import yaml
 
     documents: dict[str, Any] = {}
@@ -75,7 +74,7 @@ def build_bundle(source_dir: Path) -> dict[str, Any]:
 
     bundle: dict[str, dict[str, dict[str, Any]]] = {}
     todo: list[tuple[str, str]] = list(ROOT_SCHEMAS)
-    for name in ROOT_FILES:
+    for name in root_files:
         todo.extend((name, s) for s in load(name)["components"].get("schemas", {}))
     while todo:
         file_name, schema_name = todo.pop()
@@ -226,3 +225,15 @@ def invalid_params(
             found.setdefault(prefix + _pointer(parts), _reason(leaf))
     # RFC 6901: the empty pointer "" names the whole document.
     return [{"param": param, "reason": reason} for param, reason in sorted(found.items())]
+
+
+def check(value: Any, file_name: str, schema_name: str) -> None:
+    """Raise ``InvalidRequest`` naming every member of ``value`` that breaks the schema."""
+    params = invalid_params(validator(file_name, schema_name), value)
+    if params:
+        missing = any(p["reason"] == "is required" for p in params)
+        raise errors.InvalidRequest(
+            f"The request body does not conform to {schema_name}.",
+            "MANDATORY_IE_MISSING" if missing else "MANDATORY_IE_INCORRECT",
+            params,
+        )

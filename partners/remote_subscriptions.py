@@ -18,17 +18,17 @@ import logging
 import time
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ecsportal.api import ProblemException
-from ecsportal.middleware import REQUEST_ID_HEADER, current_request_id
-from provisioning import signals, wire
+from ecscore import errors, outbound
+from ecscore.datetimes import parse_datetime
+from provisioning import signals
 
-from . import audit, cache, edge10, tokens
+from . import audit, cache, tokens
+from .eecs_ecsserviceprovisioning import wire as edge10
 from .models import PartnerECS, ProvisioningCacheEntry, RetrievalAudit
 
 logger = logging.getLogger(__name__)
@@ -62,44 +62,32 @@ def _post(partner: PartnerECS, body: dict[str, Any]) -> tuple[int | None, str, s
     """(status, subscription id, granted expTime, why it failed), within the partner's timeout
     (the token endpoint's share included)."""
     deadline = time.monotonic() + partner.timeout
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json, application/problem+json",
-        REQUEST_ID_HEADER: current_request_id(),
-    }
+    headers = {"Accept": "application/json, application/problem+json"}
 
-    def send(authorization: dict[str, str]) -> requests.Response:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise requests.Timeout("no time left")
-        return requests.post(
+    def send(authorization: dict[str, str]) -> outbound.Reply:
+        return outbound.post(
             edge10.subscriptions_url(partner.api_root),
-            json=body,
+            deadline,
+            json_body=body,
             headers={**headers, **authorization},
-            timeout=(remaining, remaining),
-            allow_redirects=False,
         )
 
     try:
-        response = tokens.send_authorized(
-            partner.outbound_credential(), deadline, send, lambda r: r.status_code == 401
+        reply = tokens.send_authorized(
+            partner.outbound_credential(), deadline, send, lambda r: r.status == 401
         )
     except tokens.TokenUnavailable as exc:
         return exc.status, "", "", exc.reason
-    except requests.Timeout:
-        return None, "", "", "timed out"
-    except requests.RequestException as exc:
-        return None, "", "", f"unreachable ({type(exc).__name__})"
-    if response.status_code != 201:
-        return response.status_code, "", "", f"answered HTTP {response.status_code}"
-    sub_id = response.headers.get("Location", "").rstrip("/").rpartition("/")[2]
+    if not reply.ok:
+        return reply.status, "", "", reply.reason
+    if reply.status != 201:
+        return reply.status, "", "", f"answered HTTP {reply.status}"
+    sub_id = reply.headers.get("Location", "").rstrip("/").rpartition("/")[2]
     if not sub_id:
-        return response.status_code, "", "", "201 without a Location"
-    try:
-        exp_time = response.json().get("expTime") or ""
-    except (ValueError, AttributeError):
-        exp_time = ""
-    return response.status_code, sub_id, exp_time, ""
+        return reply.status, "", "", "201 without a Location"
+    answer = reply.json()
+    exp_time = (answer.get("expTime") if isinstance(answer, dict) else "") or ""
+    return reply.status, sub_id, exp_time, ""
 
 
 def subscribe_pending(limit: int = 50) -> int:
@@ -126,7 +114,7 @@ def subscribe_pending(limit: int = 50) -> int:
             fields = {
                 "partner_subscription_id": sub_id,
                 # A partner that names no end is asked again after the entry's lifetime.
-                "partner_subscription_expires": wire.parse_datetime(exp_time) or entry.expires_at,
+                "partner_subscription_expires": parse_datetime(exp_time) or entry.expires_at,
             }
             reason = f"subscribed at the partner: {sub_id}"
             decision = RetrievalAudit.ALLOWED
@@ -166,7 +154,7 @@ def receive(partner: PartnerECS, body: dict[str, Any]) -> int:
         )
     )
     if not entries:
-        raise ProblemException(404, "No such subscription.", "RESOURCE_NOT_FOUND")
+        raise errors.NotFound("No such subscription.", "RESOURCE_NOT_FOUND")
     configs = edge10.edn_configs(body)
     expires = cache.expiry(partner, configs, timezone.now())
     rows = []

@@ -1,9 +1,10 @@
 """The EDGE-10 wire format (ECS <-> partner ECS) in one module.
 
 3GPP TS 29.558 V20 defines Eecs_ECSServiceProvisioning (Annex A.18) but its YAML could not be
-had; ``partners/openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml`` is our description of it,
-reusing the EDGE-4 types.  Everything that knows the paths, member names or schema names of
-EDGE-10 lives here, so the official file can replace ours by changing this module.
+had; ``openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml`` beside this module is our
+description of it, reusing the EDGE-4 types.  Everything that knows the paths, member names or
+schema names of EDGE-10 lives here, so the official file can replace ours by changing this
+module.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecsportal import schemas
+from ecscore import schemas
 
-OPENAPI_FILE = "ECSPortal_Eecs_ECSServiceProvisioning.yaml"
-OPENAPI_PATH = Path(__file__).resolve().parent / "openapi" / OPENAPI_FILE
-API_NAME = "eecs-ecsserviceprovisioning"
-API_VERSION = "v1"
+from . import API
+
+OPENAPI_FILE = API.schema_file
+OPENAPI_PATH = Path(__file__).resolve().parent / str(API.own_openapi)
+API_NAME = API.name
+API_VERSION = API.version
 REQUEST_PATH = f"/{API_NAME}/{API_VERSION}/request"
 SUBSCRIPTIONS_PATH = f"/{API_NAME}/{API_VERSION}/subscriptions"
 # Where we receive a partner's ServProvNotif (the notificationDestination we give it).

@@ -14,7 +14,6 @@ digest is updated and the next non-empty answer is notified.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -24,14 +23,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ecsportal.api import ProblemException
+from ecscore import errors, schemas
+from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
 
-from . import service, wire
+from . import datamodel, service
 from .models import EECSubscription
 from .query import ProvisioningQuery
 
-FILE = wire.EDGE4_FILE
+FILE = datamodel.EDGE4_FILE
 KIND = "eec-subscription"
 
 
@@ -47,41 +47,23 @@ def digest(configs: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _granted_expiry(proposed: str | None) -> dt.datetime:
-    latest = timezone.now() + dt.timedelta(seconds=settings.ECS_SUBSCRIPTION_MAX_SECONDS)
-    if proposed:
-        when = wire.parse_datetime(proposed)
-        if when is None or when <= timezone.now():
-            raise ProblemException(
-                400,
-                "expTime must be a future date-time.",
-                "INVALID_MSG_FORMAT",
-                [{"param": "/expTime", "reason": "must be a date-time in the future"}],
-            )
-        return min(when, latest)
-    return latest
-
-
 def _check_destination(body: dict[str, Any]) -> str:
     destination = body.get("notificationDestination")
     if body.get("eecTriggerRequest") and destination:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "eecTriggerRequest and notificationDestination are mutually exclusive.",
             "INVALID_MSG_FORMAT",
             [{"param": "/eecTriggerRequest", "reason": "not with notificationDestination"}],
         )
     if not destination:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "This ECS delivers notifications over HTTP only: give notificationDestination.",
             "MANDATORY_IE_MISSING",
             [{"param": "/notificationDestination", "reason": "is required by this ECS"}],
         )
     problem = callbacks.problem_with(destination)
     if problem:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             f"notificationDestination {problem}.",
             "INVALID_MSG_FORMAT",
             [{"param": "/notificationDestination", "reason": problem}],
@@ -92,7 +74,7 @@ def _check_destination(body: dict[str, Any]) -> str:
 def representation(sub: EECSubscription) -> dict[str, Any]:
     body = dict(sub.body)
     body.pop("requestTestNotification", None)
-    body["expTime"] = wire.format_datetime(sub.expires_at)
+    body["expTime"] = format_datetime(sub.expires_at)
     return body
 
 
@@ -110,7 +92,7 @@ def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
         ue_id=body.get("ueId", ""),
         body=body,
         notification_destination=_check_destination(body),
-        expires_at=_granted_expiry(body.get("expTime")),
+        expires_at=granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS),
         digest=digest(answer_now(body)),
     )
     sub.save()
@@ -124,7 +106,7 @@ def get(subscription_id: str) -> EECSubscription:
         subscription_id=subscription_id, expires_at__gt=timezone.now()
     ).first()
     if sub is None:
-        raise ProblemException(404, "No such subscription.", "RESOURCE_NOT_FOUND")
+        raise errors.NotFound("No such subscription.", "RESOURCE_NOT_FOUND")
     return sub
 
 
@@ -132,15 +114,14 @@ def get(subscription_id: str) -> EECSubscription:
 def replace(subscription_id: str, body: dict[str, Any], link_for: Any) -> EECSubscription:
     sub = get(subscription_id)
     if body["eecId"] != sub.eec_id or body.get("ueId", "") != sub.ue_id:
-        raise ProblemException(
-            400,
+        raise errors.InvalidRequest(
             "eecId and ueId cannot change in an update.",
             "INVALID_MSG_FORMAT",
             [{"param": "/eecId", "reason": f"must stay {sub.eec_id!r}"}],
         )
     sub.body = body
     sub.notification_destination = _check_destination(body)
-    sub.expires_at = _granted_expiry(body.get("expTime"))
+    sub.expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
     sub.digest = digest(answer_now(body))
     sub.save()
     if body.get("requestTestNotification"):
@@ -169,10 +150,8 @@ def patch(subscription_id: str, changes: dict[str, Any], link_for: Any) -> EECSu
     stored = {k: v for k, v in sub.body.items() if k != "requestTestNotification"}
     body = merge_patch(stored, changes)
     if "expTime" not in changes:
-        body["expTime"] = wire.format_datetime(sub.expires_at)
-    from ecsportal.api import ThreeGPPAPIView
-
-    ThreeGPPAPIView.check_schema(body, FILE, "ECSServProvSubscription")
+        body["expTime"] = format_datetime(sub.expires_at)
+    schemas.check(body, FILE, "ECSServProvSubscription")
     return replace(subscription_id, body, link_for)
 
 

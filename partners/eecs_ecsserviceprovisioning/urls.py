@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import API
 from .views import (
     PartnerNotificationsView,
     PartnerProvisioningRequestView,
@@ -9,7 +10,7 @@ from .views import (
     PartnerSubscriptionView,
 )
 
-app_name = "eecs-ecsserviceprovisioning"
+app_name = API.name
 
 urlpatterns = [
     path("request", PartnerProvisioningRequestView.as_view(), name="request"),

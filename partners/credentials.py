@@ -1,0 +1,58 @@
+"""Partner credentials: secrets as configured, hashed inbound tokens, client credentials.
+
+A leaf of the partners app (models and the token client both use it, neither through the
+other). A configured secret is a literal or ``env:NAME``, read from the environment only when
+a call needs it; inbound tokens are kept as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+
+from django.utils.crypto import salted_hmac
+
+ENV_PREFIX = "env:"
+CACHE_PREFIX = "partners:oauth-token"
+
+
+def resolve_secret(value: str) -> str:
+    """A credential as configured: a literal, or env:NAME read from the environment now."""
+    if value.startswith(ENV_PREFIX):
+        return os.environ.get(value[len(ENV_PREFIX) :], "")
+    return value
+
+
+def hash_token(token: str) -> str:
+    """Tokens are long random strings, so one SHA-256 round is the right hash (no salt needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, repr=False)
+class ClientCredentials:
+    """What we present to a partner's token endpoint, read from the partner at call time."""
+
+    partner_pk: int | None
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str = ""
+    secret_source: str = ""  # "env:NAME" when the secret comes from the environment
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def cache_key(self) -> str:
+        fingerprint = salted_hmac(
+            CACHE_PREFIX,
+            "\0".join([self.token_url, self.client_id, self.client_secret, self.scope]),
+            algorithm="sha256",
+        ).hexdigest()
+        return f"{CACHE_PREFIX}:{self.partner_pk}:{fingerprint}"

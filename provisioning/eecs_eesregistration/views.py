@@ -1,0 +1,103 @@
+"""EDGE-6 EES registration as EESs call it (TS 29.558 clause 8.4.4)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access.authentication import check_identity
+from access.models import APIClient
+from ecscore.problems import ProblemException
+from ecscore.views import ThreeGPPAPIView
+
+from .. import registration
+from . import API
+
+
+class EESRegistrationMixin:
+    """Shared by the collection and the individual EES registration resources."""
+
+    required_scope = API.scope
+
+    def owned_registration(self, request: Request, registration_id: str):
+        """The registration, if the caller may act on it (an EES only on its own)."""
+        ees = registration.get(registration_id)
+        check_identity(request, APIClient.KIND_EES, ees.ees_id)
+        return ees
+
+    def registration_response(self, ees, status: int, **headers: str) -> Response:
+        return Response(registration.representation(ees), status=status, headers=headers)
+
+
+class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
+    """``POST {apiRoot}/eecs-eesregistration/v1/registrations`` (CreateEESRegistration)."""
+
+    request_schema = (API.schema_file, "EESRegistration")
+
+    @extend_schema(
+        operation_id="CreateEESRegistration",
+        summary="Register an EES (EDGE-6).",
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="EESRegistration")},
+        tags=["EDGE-6 EES registration"],
+    )
+    def post(self, request: Request) -> Response:
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EES, body["eesProf"]["eesId"])
+        ees = registration.create(body)
+        location = request.build_absolute_uri(
+            reverse(f"{API.name}:registration", args=[ees.registration_id])
+        )
+        return self.registration_response(ees, 201, Location=location)
+
+
+class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
+    """``{apiRoot}/eecs-eesregistration/v1/registrations/{registrationId}``."""
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+
+    @extend_schema(
+        operation_id="GetIndEESReg",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def get(self, request: Request, registration_id: str) -> Response:
+        return self.registration_response(self.owned_registration(request, registration_id), 200)
+
+    @extend_schema(
+        operation_id="UpdateIndEESReg",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def put(self, request: Request, registration_id: str) -> Response:
+        self.owned_registration(request, registration_id)
+        self.request_schema = (API.schema_file, "EESRegistration")
+        body = self.validated_body(request)
+        return self.registration_response(registration.replace(registration_id, body), 200)
+
+    @extend_schema(
+        operation_id="ModifyIndEESReg",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-6 EES registration"],
+    )
+    def patch(self, request: Request, registration_id: str) -> Response:
+        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
+            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.owned_registration(request, registration_id)
+        self.request_schema = (API.schema_file, "EESRegistrationPatch")
+        body = self.validated_body(request)
+        return self.registration_response(registration.patch(registration_id, body), 200)
+
+    @extend_schema(
+        operation_id="DeleteIndEESReg", responses={204: None}, tags=["EDGE-6 EES registration"]
+    )
+    def delete(self, request: Request, registration_id: str) -> Response:
+        self.owned_registration(request, registration_id)
+        registration.delete(registration_id)
+        return Response(status=204)

@@ -1,0 +1,135 @@
+"""EDGE-4 service provisioning as EECs call it (TS 24.558 clause 7): request and subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access.authentication import check_identity
+from access.models import APIClient
+from ecscore.problems import ProblemException, problem_response
+from ecscore.views import ThreeGPPAPIView
+
+from .. import eec_subscriptions as subscriptions
+from .. import service
+from . import API
+
+EDGE4_FILE = API.schema_file
+
+
+class ServiceProvisioningRequestView(ThreeGPPAPIView):
+    """``POST {apiRoot}/eecs-serviceprovisioning/v1/request`` -- operation RequestServProv."""
+
+    request_schema = (EDGE4_FILE, "ECSServProvReq")
+    required_scope = API.scope
+
+    @extend_schema(
+        operation_id="RequestServProv",
+        summary="Request service provisioning information (EDGE-4).",
+        description="Body ECSServProvReq, answer ECSServProvResp, as 3GPP TS 24.558 defines "
+        "them in TS24558_Eecs_ServiceProvisioning.yaml.",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="ECSServProvResp"),
+            204: OpenApiResponse(description="Nothing matches the request."),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
+        },
+        tags=["EDGE-4 service provisioning"],
+    )
+    def post(self, request: Request) -> Response:
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EEC, body["eecId"])
+        answer = service.provision(body)
+        if answer.status == 503:
+            return problem_response(
+                503,
+                "No local EDN matches and a partner ECS that should answer could not.",
+                "SERVICE_UNAVAILABLE",
+                headers=answer.headers,
+            )
+        return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+def _subscription_link(request: Request):
+    def link(sub) -> str:
+        return request.build_absolute_uri(
+            reverse(f"{API.name}:subscription", args=[sub.subscription_id])
+        )
+
+    return link
+
+
+class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
+    """``POST {apiRoot}/eecs-serviceprovisioning/v1/subscriptions`` (CreateServProvSub)."""
+
+    request_schema = (EDGE4_FILE, "ECSServProvSubscription")
+    required_scope = API.scope
+
+    @extend_schema(
+        operation_id="CreateServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def post(self, request: Request) -> Response:
+        link = _subscription_link(request)
+        body = self.validated_body(request)
+        check_identity(request, APIClient.KIND_EEC, body["eecId"])
+        sub = subscriptions.create(body, link)
+        return Response(
+            subscriptions.representation(sub), status=201, headers={"Location": link(sub)}
+        )
+
+
+class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
+    """``{apiRoot}/eecs-serviceprovisioning/v1/subscriptions/{subscriptionId}``."""
+
+    required_scope = API.scope
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # An EEC acts only on its own subscriptions.
+        sub = subscriptions.get(kwargs["subscription_id"])
+        check_identity(request, APIClient.KIND_EEC, sub.eec_id)
+
+    def extra_content_types(self) -> tuple[str, ...]:
+        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+
+    @extend_schema(
+        operation_id="UpdateIndServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def put(self, request: Request, subscription_id: str) -> Response:
+        self.request_schema = (EDGE4_FILE, "ECSServProvSubscription")
+        body = self.validated_body(request)
+        sub = subscriptions.replace(subscription_id, body, _subscription_link(request))
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(
+        operation_id="ModifyIndServProvSub",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["EDGE-4 subscriptions"],
+    )
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
+            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.request_schema = (EDGE4_FILE, "ECSServProvSubscriptionPatch")
+        changes = self.validated_body(request)
+        sub = subscriptions.patch(subscription_id, changes, _subscription_link(request))
+        return Response(subscriptions.representation(sub))
+
+    @extend_schema(
+        operation_id="DeleteIndServProvSub", responses={204: None}, tags=["EDGE-4 subscriptions"]
+    )
+    def delete(self, request: Request, subscription_id: str) -> Response:
+        subscriptions.delete(subscription_id)
+        return Response(status=204)
