@@ -1,4 +1,11 @@
-"""Database helpers shared by the apps."""
+"""Database helpers shared by the apps.
+
+The hand-written statements themselves live next to their models (the managers in
+``provisioning/querysets.py`` and ``partners/querysets.py``) or next to their one caller
+(``provisioning/bulk.py``); what they share is here: running them past django-cachalot's scan
+of raw SQL, building model instances from their rows, and the cache invalidation a write to a
+cached table owes.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from cachalot.api import invalidate
+from cachalot.settings import cachalot_settings
+from cachalot.utils import is_cachable
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -138,6 +148,61 @@ def insert_uncached(
     for obj, (pk,) in zip(objs, returned, strict=True):
         obj.pk = pk
         obj._state.adding = False
+
+
+def write_cached(model: type[models.Model], sql: str, params: Sequence[Any]) -> int:
+    """Run a hand-written write to ``model``'s table, which the query cache may hold, and
+    invalidate the cached queries on that table as the ORM's writes do.  Returns the row count.
+
+    Only ``model``'s table is invalidated: the statement must write no other.  The statement
+    runs on ``model``'s database for writes, past cachalot's scan of raw SQL (the table is
+    named here, not searched for in the text).
+    """
+    return _write(model, sql, params, many=False)
+
+
+def write_cached_many(
+    model: type[models.Model], sql: str, param_rows: Sequence[Sequence[Any]]
+) -> None:
+    """``write_cached`` of one statement run once per parameter list (``executemany``: one
+    round trip on psycopg 3)."""
+    _write(model, sql, param_rows, many=True)
+
+
+def delete_in(model: type[models.Model], field: str, values: Sequence[Any]) -> int:
+    """``DELETE FROM`` ``model``'s table the rows whose ``field`` is one of ``values``, in one
+    statement and without Django's collector: no signals, no cascade (the caller removes the
+    rows that refer to these), the query cache invalidated as ``QuerySet.delete`` does.
+    Returns the row count."""
+    if not values:
+        return 0
+    conn = connections[router.db_for_write(model)]
+    column = model._meta.pk if field == "pk" else model._meta.get_field(field)
+    quote = conn.ops.quote_name
+    sql = (
+        f"DELETE FROM {quote(model._meta.db_table)} "
+        f"WHERE {quote(column.column)} IN ({placeholders(values)})"
+    )
+    return write_cached(model, sql, [column.get_db_prep_value(v, conn) for v in values])
+
+
+def _write(model: type[models.Model], sql: str, params: Any, many: bool) -> int:
+    conn = connections[router.db_for_write(model)]
+    conn.raw = False  # as in ``_run``: no scan, the table is invalidated below
+    try:
+        with conn.cursor() as cursor:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+            return cursor.rowcount
+    finally:
+        conn.raw = True
+        # What cachalot does for the ORM's writes; inside a transaction it takes effect at
+        # commit, once per table.
+        table = model._meta.db_table
+        if is_cachable(table):
+            invalidate(table, db_alias=conn.alias, cache_alias=cachalot_settings.CACHALOT_CACHE)
 
 
 def placeholders(values: Sequence[Any]) -> str:

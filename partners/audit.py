@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecscore.db import insert_uncached, relaxed_commit
+from ecscore.db import relaxed_commit
 from ecscore.middleware import current_request_id
 
 from .models import PartnerECS, RetrievalAudit
@@ -40,6 +40,7 @@ def entry(
 
 
 def write(rows: list[RetrievalAudit]) -> None:
+    """Save ``rows`` in one statement (``RetrievalAudit.objects.insert``), relaxed commit."""
     if rows:
         with relaxed_commit():
-            insert_uncached(rows)
+            RetrievalAudit.objects.insert(rows)

@@ -17,25 +17,15 @@ import hashlib
 import json
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from ecscore.datetimes import parse_datetime
-from ecscore.db import (
-    ModelRows,
-    insert_uncached,
-    placeholders,
-    relaxed_commit,
-    select,
-    write_uncached,
-)
+from ecscore.db import relaxed_commit
 from provisioning.query import ProvisioningQuery
 
 from .models import PartnerECS, ProvisioningCacheEntry
 
 POINT_DECIMALS = 3  # about 100 m: nearby points share an entry
-# What storing a fresh answer writes; a refresh keeps the rest (the partner subscription).
-STORED_FIELDS = ("query", "request", "answer", "fetched_at", "expires_at", "hits", "last_hit_at")
 
 
 def canonical_query(
@@ -87,52 +77,14 @@ def expiry(
     return expires if expires > now else None
 
 
-# Serving a hit reads the answer only; the stored query and request are for the admin.
-_HIT_ROWS = ModelRows(
-    ProvisioningCacheEntry,
-    leave_out=tuple(
-        f.attname
-        for f in ProvisioningCacheEntry._meta.concrete_fields
-        if f.attname not in ("id", "partner_id", "key", "answer", "expires_at")
-    ),
-)
-
-
-def _db_time(moment: dt.datetime) -> Any:
-    """A datetime as the ORM would store it (SQLite keeps naive UTC text)."""
-    return connection.ops.adapt_datetimefield_value(moment)
-
-
-def _table() -> str:
-    return connection.ops.quote_name(ProvisioningCacheEntry._meta.db_table)
-
-
 def fresh_entries(keys: dict[int, str]) -> dict[int, ProvisioningCacheEntry]:
-    """Fresh entries for {partner pk: key}, in one query."""
-    if not keys:
-        return {}
-    # Hand-written: on a cache hit, building this query with the ORM cost more CPU than
-    # everything else the hit does in the database.
-    partners, wanted = list(keys), sorted(set(keys.values()))
-    rows = select(
-        f"SELECT {_HIT_ROWS.columns('c')} FROM {_table()} c "
-        f"WHERE c.partner_id IN ({placeholders(partners)}) "
-        f"AND c.key IN ({placeholders(wanted)}) AND c.expires_at > %s",
-        [*partners, *wanted, _db_time(timezone.now())],
-    )
-    entries = [_HIT_ROWS.build(row) for row in rows]
-    return {e.partner_id: e for e in entries if keys.get(e.partner_id) == e.key}
+    """Fresh entries for {partner pk: key}, in one query (the SQL of a hit and of a store is
+    in partners/querysets.py)."""
+    return ProvisioningCacheEntry.objects.fresh(keys)
 
 
 def record_hits(entries: list[ProvisioningCacheEntry]) -> None:
-    if entries:
-        ids = [e.pk for e in entries]
-        write_uncached(
-            ProvisioningCacheEntry,
-            f"UPDATE {_table()} SET hits = hits + 1, last_hit_at = %s "
-            f"WHERE id IN ({placeholders(ids)})",
-            [_db_time(timezone.now()), *ids],
-        )
+    ProvisioningCacheEntry.objects.record_hits(entries)
 
 
 def store(
@@ -155,10 +107,9 @@ def store(
         hits=0,
         last_hit_at=None,
     )
-    # One statement (INSERT ... ON CONFLICT UPDATE) instead of a locking read and a write;
-    # a refresh keeps the entry's row and its partner subscription.
+    # A refresh keeps the entry's row and its partner subscription.
     with relaxed_commit():  # a cache: asked again should it ever be lost
-        insert_uncached([entry], conflict=(["partner_id", "key"], STORED_FIELDS))
+        ProvisioningCacheEntry.objects.upsert(entry)
     return entry
 
 

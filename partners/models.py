@@ -30,6 +30,7 @@ from .credentials import (
     resolve_secret,
 )
 from .eecs_ecsserviceprovisioning import API as EDGE10
+from .querysets import ProvisioningCacheEntryManager, RetrievalAuditManager
 
 TOKEN_HASH_PREFIX = "sha256:"
 # The EDGE-10 scope of TS 29.558 clause 7: what we ask a partner's token endpoint for.
@@ -327,6 +328,8 @@ class ProvisioningCacheEntry(models.Model):
         help_text="When that subscription ends; without one, when to try subscribing again.",
     )
 
+    objects = ProvisioningCacheEntryManager()
+
     class Meta:
         verbose_name = "cached partner answer"
         verbose_name_plural = "cached partner answers"
@@ -395,6 +398,8 @@ class RetrievalAudit(models.Model):
     edn_count = models.PositiveIntegerField(default=0)
     cache = models.CharField(max_length=4, choices=CACHE_CHOICES, blank=True, default="")
     latency_ms = models.FloatField(default=0)
+
+    objects = RetrievalAuditManager()
 
     class Meta:
         verbose_name = "retrieval audit record"

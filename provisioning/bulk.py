@@ -15,10 +15,12 @@ row-by-row saves would have left:
   the object as written; an EES's ``has_area`` is derived before it is written here, where
   a single save logs the value ``reindex_ees`` corrects just after.
 
-Signals: no ``inventory_changed`` here; the caller sends one for the whole apply.  Deletes
-bypass Django's collector (which would load every row, log and reindex it one by one), so
-they remove the dependent rows themselves: ``tests/provisioning/test_bulk_apply.py`` checks
-that nothing else refers to EDNs and EESs.
+Signals: no ``inventory_changed`` here; the caller sends one for the whole apply.  The
+hand-written statements (change log, updates, deletes) run through ``ecscore.db``'s
+``write_cached``, ``write_cached_many`` and ``delete_in``.  Deletes bypass Django's collector
+(which would load every row, log and reindex it one by one), so they remove the dependent
+rows themselves: ``tests/provisioning/test_bulk_apply.py`` checks that nothing else refers to
+EDNs and EESs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 
 from ecscore.configfile import ProgressReporter as Progress
+from ecscore.db import delete_in, placeholders, write_cached, write_cached_many
 
 from .models import (
     EDN,
@@ -64,10 +67,10 @@ def batches(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 def cachalot_reads_off() -> Iterator[None]:
     """Read without cachalot: it would pickle every large result into the cache.
 
-    Writes still invalidate (cachalot hooks every write statement); inside the apply's
-    transaction those invalidations are collected in memory and reach the cache once, at
-    commit.  ``cachalot_disabled`` does not restore itself when the block raises, hence the
-    explicit exit.
+    Writes still invalidate (cachalot hooks the ORM's writes, ``ecscore.db``'s write helpers
+    invalidate the table they write); inside the apply's transaction those invalidations are
+    collected in memory and reach the cache once, at commit.  ``cachalot_disabled`` does not
+    restore itself when the block raises, hence the explicit exit.
     """
     disabled = cachalot_disabled()
     disabled.__enter__()
@@ -173,12 +176,9 @@ class ChangeLog:
             f"{', '.join(['%s'] * len(constants))} "
             f"FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} IN "
         )
-        with connection.cursor() as cursor:
-            for batch in batches(objs):
-                pks = [obj.pk for obj in batch]
-                cursor.execute(
-                    sql + f"({', '.join(['%s'] * len(pks))})", [*constants.values(), *pks]
-                )
+        for batch in batches(objs):
+            pks = [obj.pk for obj in batch]
+            write_cached(history, sql + f"({placeholders(pks)})", [*constants.values(), *pks])
 
 
 def write(changes: InventoryChanges, reason: str, progress: Progress | None = None) -> None:
@@ -270,8 +270,7 @@ def _update(
             [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk]
             for obj in batch
         ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+        write_cached_many(model, sql, rows)
         log.record(model, batch, "~")
         done += len(batch)
         report(what, done, len(objs))
@@ -282,9 +281,9 @@ def _delete_eess(eess: list[EES], log: ChangeLog, report: Progress) -> None:
     for batch in batches(eess):
         log.record(EES, batch, "-")  # the row as it was, like simple-history's post_delete
         pks = [ees.pk for ees in batch]
-        _raw_delete(AreaKey.objects.filter(ees_id__in=pks))
-        _raw_delete(EESApplication.objects.filter(ees_id__in=pks))
-        _raw_delete(EES.objects.filter(pk__in=pks))
+        delete_in(AreaKey, "ees", pks)
+        delete_in(EESApplication, "ees", pks)
+        delete_in(EES, "pk", pks)
         done += len(batch)
         report("EESs deleted", done, len(eess))
 
@@ -295,24 +294,19 @@ def _delete_edns(edns: list[EDN], log: ChangeLog, report: Progress) -> None:
     for batch in batches(edns):
         log.record(EDN, batch, "-")
         pks = [edn.pk for edn in batch]
-        _raw_delete(AreaKey.objects.filter(edn_id__in=pks))
-        _raw_delete(EDNPlmn.objects.filter(edn_id__in=pks))
-        _raw_delete(EDN.objects.filter(pk__in=pks))
+        delete_in(AreaKey, "edn", pks)
+        delete_in(EDNPlmn, "edn", pks)
+        delete_in(EDN, "pk", pks)
         done += len(batch)
         report("EDNs deleted", done, len(edns))
-
-
-def _raw_delete(queryset: models.QuerySet) -> None:
-    """DELETE without the collector: no per-row signals (we log and reindex ourselves)."""
-    queryset._raw_delete(queryset.db)
 
 
 def _reindex_eess(created: list[EES], updated: list[EES], report: Progress) -> None:
     total, done = len(created) + len(updated), 0
     for batch in batches(updated):
         pks = [ees.pk for ees in batch]
-        _raw_delete(AreaKey.objects.filter(ees_id__in=pks))
-        _raw_delete(EESApplication.objects.filter(ees_id__in=pks))
+        delete_in(AreaKey, "ees", pks)
+        delete_in(EESApplication, "ees", pks)
     for batch in batches([*created, *updated]):
         keys: list[AreaKey] = []
         applications: list[EESApplication] = []
@@ -360,8 +354,8 @@ def _reindex_edns(pks: list[int], area_keys_of: set[int], report: Progress) -> N
             ).update(has_area=has_area, serves_home=serves_home)
         rebuilt = [pk for pk in batch if pk in area_keys_of]
         if rebuilt:
-            _raw_delete(AreaKey.objects.filter(edn_id__in=rebuilt))
-        _raw_delete(EDNPlmn.objects.filter(edn_id__in=batch))
+            delete_in(AreaKey, "edn", rebuilt)
+        delete_in(EDNPlmn, "edn", batch)
         AreaKey.objects.bulk_create(keys, batch_size=BATCH)
         EDNPlmn.objects.bulk_create(plmns, batch_size=BATCH)
         done += len(batch)

@@ -23,20 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from django.db import connection
-from django.db.models import Model
 from django.utils import timezone
 
-from ecscore.db import ModelRows, placeholders, select
 from ecscore.memo import TableMemo
 
-from .models import EDN, EES, AreaKey, EDNPlmn, EESApplication
+from .models import EDN, EES
 from .query import ProvisioningQuery
-
-UNREAD_EES_FIELDS = ("created", "updated", "registered_profile", "registration_id", "source")
-UNREAD_EDN_FIELDS = ("created", "updated", "plmns")
 
 
 @dataclass
@@ -54,117 +47,27 @@ def _load_edns_without_area() -> frozenset[int]:
 _edns_without_area = TableMemo([EDN], _load_edns_without_area)
 
 
-_EES_ROWS = ModelRows(EES, UNREAD_EES_FIELDS)
-_EDN_ROWS = ModelRows(EDN, UNREAD_EDN_FIELDS)
-_EDN_FK = EES._meta.get_field("edn")
-
-
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _near(query: ProvisioningQuery) -> tuple[list[int], list[int]]:
-    """Ids of the EESs and EDNs whose area keys or bounding boxes contain the location: a
-    superset, narrowed exactly by ``serves_location``."""
-    branches: list[str] = []
-    params: list[Any] = []
-    if query.location.keys:
-        keys = sorted(query.location.keys)
-        branches.append(f"key IN ({placeholders(keys)})")
-        params += keys
-    for lat, lon in query.location.points:
-        branches.append(
-            "(kind = %s AND min_lat <= %s AND max_lat >= %s AND min_lon <= %s AND max_lon >= %s)"
-        )
-        params += [AreaKey.KIND_GEO, lat, lat, lon, lon]
-    ees_ids: set[int] = set()
-    edn_ids: set[int] = set(_edns_without_area.get())
-    if branches:
-        sql = f"SELECT ees_id, edn_id FROM {_table(AreaKey)} WHERE {' OR '.join(branches)}"
-        for ees_id, edn_id in select(sql, params):
-            if ees_id is not None:
-                ees_ids.add(ees_id)
-            if edn_id is not None:
-                edn_ids.add(edn_id)
-    return sorted(ees_ids), sorted(edn_ids)
-
-
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
     """EESs that pass every filter but the exact location check (``serves_location``)."""
-    # Hand-written SQL, one statement per step: building and compiling the equivalent
-    # querysets cost more CPU than the database spends answering them.  Only what answers
-    # and filters read is fetched (no timestamps, no registration bookkeeping), in no
-    # particular order (``match`` ranks in Python).  Raw SQL also bypasses the query cache,
-    # which would pay a miss, a store and a key per UE location for answers rarely asked again.
-    where: list[str] = []
-    where_params: list[Any] = []
-    eas_ids = list(query.eas_ids)
-    plmns = list(query.serving_plmns)
+    # Two hand-written statements (provisioning/querysets.py): the location's area keys,
+    # then the candidate EESs with their EDNs.
+    near = None
     if query.location:
-        ees_ids, edn_ids = _near(query)
+        without_area = _edns_without_area.get()
+        ees_ids, edn_ids = EES.objects.near(query.location.keys, query.location.points)
+        edn_ids |= without_area
         if not ees_ids and not edn_ids:
             return []  # no area contains the location: nothing to fetch
-        near = []
-        if edn_ids:
-            near.append(f"(NOT e.has_area AND e.edn_id IN ({placeholders(edn_ids)}))")
-            where_params += edn_ids
-        if ees_ids:
-            near.append(f"e.id IN ({placeholders(ees_ids)})")
-            where_params += ees_ids
-        where.append(f"({' OR '.join(near)})")
-        if eas_ids:
-            # An EDN's EESs all share its area: narrow them to those serving a requested
-            # application in the same statement, through the (eas id, EES) index.
-            where.append(
-                f"EXISTS (SELECT 1 FROM {_table(EESApplication)} a "
-                f"WHERE a.ees_id = e.id AND a.eas_id IN ({placeholders(eas_ids)}))"
-            )
-            where_params += eas_ids
-    elif eas_ids:
-        where.append(
-            f"e.id IN (SELECT a.ees_id FROM {_table(EESApplication)} a "
-            f"WHERE a.eas_id IN ({placeholders(eas_ids)}))"
-        )
-        where_params += eas_ids
-    elif plmns and not home_plmns & set(plmns):
-        where.append(
-            f"e.edn_id IN (SELECT p.edn_id FROM {_table(EDNPlmn)} p "
-            f"WHERE p.plmn IN ({placeholders(plmns)}))"
-        )
-        where_params += plmns
-    # Whether the EES's EDN serves one of the PLMNs: per row, through the (plmn, edn) index.
-    # A scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a hashed scan of the
-    # whole table, which grows with the inventory.
-    in_plmns, select_params = "0", []
-    if plmns:
-        in_plmns = (
-            f"(SELECT 1 FROM {_table(EDNPlmn)} p "
-            f"WHERE p.edn_id = e.edn_id AND p.plmn IN ({placeholders(plmns)}) LIMIT 1)"
-        )
-        select_params = plmns
-    sql = (
-        f"SELECT {_EES_ROWS.columns('e')}, {_EDN_ROWS.columns('d')}, {in_plmns} "
-        f"FROM {_table(EES)} e INNER JOIN {_table(EDN)} d ON e.edn_id = d.id"
-    )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = select(sql, select_params + where_params)
+        near = (sorted(ees_ids), sorted(edn_ids))
     now = timezone.now()
-    edns: dict[int, EDN] = {}
-    found = []
-    split = _EES_ROWS.width
-    for row in rows:
-        ees = _EES_ROWS.build(row[:split])
-        if not (_current(ees, now) and _serves_apps(ees, query)):
-            continue
-        edn = edns.get(ees.edn_id)
-        if edn is None:
-            edn = edns[ees.edn_id] = _EDN_ROWS.build(row[split:-1])
-        _EDN_FK.set_cached_value(ees, edn)
-        ees.in_plmns = bool(row[-1])
-        if _in_plmns(ees, query, home_plmns):
-            found.append(ees)
-    return found
+    found = EES.objects.candidates(
+        near=near,
+        eas_ids=query.eas_ids,
+        plmns=query.serving_plmns,
+        only_plmn_edns=not home_plmns & set(query.serving_plmns),
+        keep=lambda ees: _current(ees, now) and _serves_apps(ees, query),
+    )
+    return [ees for ees in found if _in_plmns(ees, query, home_plmns)]
 
 
 def _current(ees: EES, now: dt.datetime) -> bool:

@@ -24,6 +24,7 @@ from ecscore.memo import TableMemo
 
 from . import areas, signals
 from .datamodel import EDGE4_FILE, FIELD_TO_MEMBER, ees_info
+from .querysets import EESManager
 
 EDGE4 = EDGE4_FILE  # where 3GPP defines EESInfo and EDNConInfo
 # EDNs that EES registrations create when no EDN has the DNN they name.
@@ -305,6 +306,7 @@ class EES(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    objects = EESManager()
     history = change_log()
 
     class Meta:

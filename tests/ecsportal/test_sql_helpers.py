@@ -3,11 +3,22 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from ecscore.db import ModelRows, insert_uncached, placeholders, select, write_uncached
+from ecscore.db import (
+    ModelRows,
+    delete_in,
+    insert_uncached,
+    placeholders,
+    select,
+    write_cached,
+    write_cached_many,
+    write_uncached,
+)
 from partners.models import ProvisioningCacheEntry, RetrievalAudit
-from provisioning.models import EDN
+from provisioning.models import EDN, AreaKey, EDNPlmn
 from tests.builders import area, make_edn, make_partner, tai
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +94,38 @@ def test_hand_written_writes_are_refused_for_tables_the_query_cache_holds():
     with pytest.raises(ValueError, match="provisioning_edn is cached"):
         insert_uncached([EDN(edn_id="e", dnn="d")])
     assert not EDN.objects.exists()
+
+
+def _dnns() -> list[tuple[str, str]]:
+    """Through the ORM, so through the query cache (inside the test's transaction too)."""
+    return list(EDN.objects.order_by("edn_id").values_list("edn_id", "dnn"))
+
+
+def test_a_delete_by_ids_removes_exactly_those_rows_and_cached_reads_follow():
+    one, two, three = (make_edn(f"edn-{n}", area_=area(tais=[tai(f"000{n}")])) for n in (1, 2, 3))
+    assert [e for e, _ in _dnns()] == ["edn-1", "edn-2", "edn-3"]  # now in the query cache
+    keys = AreaKey.objects.filter(edn__in=[one, three]).count()
+    assert keys > 0
+
+    # No cascade: the rows that refer to these EDNs go first.
+    assert delete_in(AreaKey, "edn", [one.pk, three.pk]) == keys
+    delete_in(EDNPlmn, "edn", [one.pk, three.pk])
+    assert delete_in(EDN, "pk", [one.pk, three.pk]) == 2
+
+    assert [e for e, _ in _dnns()] == ["edn-2"]
+    assert list(AreaKey.objects.values_list("edn_id", flat=True).distinct()) == [two.pk]
+    with CaptureQueriesContext(connection) as queries:
+        assert delete_in(EDN, "pk", []) == 0
+    assert queries.captured_queries == []  # nothing to delete: no statement
+
+
+def test_hand_written_writes_to_cached_tables_invalidate_what_the_query_cache_holds():
+    one, two = make_edn("edn-1", dnn="one.example"), make_edn("edn-2", dnn="two.example")
+    assert _dnns() == [("edn-1", "one.example"), ("edn-2", "two.example")]
+
+    sql = "UPDATE provisioning_edn SET dnn = %s WHERE id = %s"
+    assert write_cached(EDN, sql, ["uno.example", one.pk]) == 1
+    assert _dnns() == [("edn-1", "uno.example"), ("edn-2", "two.example")]
+
+    write_cached_many(EDN, sql, [["eins.example", one.pk], ["zwei.example", two.pk]])
+    assert _dnns() == [("edn-1", "eins.example"), ("edn-2", "zwei.example")]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cachalot.api import cachalot_disabled
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -418,6 +419,35 @@ def test_matching_finds_eess_imported_in_bulk(tmp_path, edge4):
     apply_config(write_config(tmp_path, doc))
     response = edge4(edge4_request(["app.bulk-2"], at, plmns=[plmn()]))
     assert sorted(ees_ids(response)) == ["ees-bulk-17-0", "ees-bulk-17-2"]
+
+
+def _reads() -> dict[str, Any]:
+    """Every table an apply writes, change log included, read through the ORM."""
+    return {
+        **snapshot(),
+        "edn_log": sorted(EDN.history.values_list("history_id", "dnn", "history_type")),
+        "ees_log": sorted(EES.history.values_list("history_id", "ees_id", "history_type")),
+    }
+
+
+def test_cached_reads_see_every_row_an_apply_writes(tmp_path):
+    """The bulk path's hand-written writes invalidate the query cache as ORM writes do."""
+    doc = first_document()
+    apply_config(write_config(tmp_path, doc))
+    before = _reads()  # now in the query cache
+    # Updates and deletions only: no row is created through the ORM (whose writes
+    # invalidate their tables anyway).
+    entry(doc, "edn-metro-north")["eess"][0]["easIds"].append("com.example.new-app")
+    entry(doc, "edn-stadium")["ednConInfo"]["dnn"] = "stadium.renamed"
+    doc["edns"] = [e for e in doc["edns"] if e.get("id") != "edn-gone"]
+
+    output = apply_config(write_config(tmp_path, doc), "--prune")
+
+    assert "created" not in output and "edn deleted: 1" in output, output
+    with cachalot_disabled():
+        stored = _reads()
+    assert stored != before
+    assert _reads() == stored
 
 
 def test_only_the_index_tables_refer_to_edns_and_eess():
