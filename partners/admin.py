@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import JSONField, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -45,19 +46,42 @@ class JSONTextarea(forms.Textarea):
             return value
 
 
+# The admin's one list of a partner's fields (the form takes its fields from it).
+PARTNER_FIELDSETS = (
+    (None, {"fields": ("partner_id", "ecsp", "api_root", "plmns", "enabled")}),
+    (
+        "Asking this partner",
+        {
+            "fields": (
+                "consult",
+                "outbound_token",
+                "timeout",
+                "default_lifetime",
+                "max_lifetime",
+                "share_ue_id",
+                "subscribe",
+            )
+        },
+    ),
+    (
+        "OAuth 2.0 at this partner (instead of the outbound token)",
+        {"fields": ("token_url", "client_id", "client_secret", "scope")},
+    ),
+    ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
+    ("This partner asking us", {"fields": ("generate_inbound_token",)}),
+)
+# Fields of the form alone: the model has no column for them.
+FORM_ONLY = ("generate_inbound_token",)
+
+
+def _secret_input() -> forms.PasswordInput:
+    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
 class PartnerECSForm(forms.ModelForm):
-    outbound_token = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Credential we present to the partner: a token, or env:NAME to read it from "
-        "the environment. Leave empty to keep the current one.",
-    )
-    client_secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Our client secret at the partner's token endpoint: a secret, or env:NAME to "
-        "read it from the environment. Leave empty to keep the current one.",
-    )
+    """The partner's fields as the model defines them (the admin lists them in fieldsets);
+    secrets are typed as passwords, never shown, and kept when left empty."""
+
     generate_inbound_token = forms.BooleanField(
         required=False,
         label="Generate a new inbound token",
@@ -67,26 +91,14 @@ class PartnerECSForm(forms.ModelForm):
 
     class Meta:
         model = PartnerECS
-        fields = [
-            "partner_id",
-            "ecsp",
-            "api_root",
-            "plmns",
-            "enabled",
-            "consult",
-            "outbound_token",
-            "token_url",
-            "client_id",
-            "client_secret",
-            "scope",
-            "timeout",
-            "default_lifetime",
-            "max_lifetime",
-            "share_ue_id",
-            "subscribe",
-            "breaker_threshold",
-            "breaker_cooldown",
-        ]
+        fields = [f for f in flatten_fieldsets(PARTNER_FIELDSETS) if f not in FORM_ONLY]
+        widgets = {"outbound_token": _secret_input(), "client_secret": _secret_input()}
+        help_texts = {
+            "outbound_token": "Credential we present to the partner: a token, or env:NAME to "
+            "read it from the environment. Leave empty to keep the current one.",
+            "client_secret": "Our client secret at the partner's token endpoint: a secret, or "
+            "env:NAME to read it from the environment. Leave empty to keep the current one.",
+        }
 
     def clean_outbound_token(self) -> str:
         value = self.cleaned_data.get("outbound_token", "")
@@ -116,29 +128,7 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
     list_filter = ("enabled", "consult", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
     formfield_overrides = {JSONField: {"widget": JSONTextarea}}
-    fieldsets = (
-        (None, {"fields": ("partner_id", "ecsp", "api_root", "plmns", "enabled")}),
-        (
-            "Asking this partner",
-            {
-                "fields": (
-                    "consult",
-                    "outbound_token",
-                    "timeout",
-                    "default_lifetime",
-                    "max_lifetime",
-                    "share_ue_id",
-                    "subscribe",
-                )
-            },
-        ),
-        (
-            "OAuth 2.0 at this partner (instead of the outbound token)",
-            {"fields": ("token_url", "client_id", "client_secret", "scope")},
-        ),
-        ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
-        ("This partner asking us", {"fields": ("generate_inbound_token",)}),
-    )
+    fieldsets = PARTNER_FIELDSETS
 
     @admin.display(description="circuit")
     def circuit(self, obj: PartnerECS) -> str:

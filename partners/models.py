@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -37,6 +37,16 @@ TOKEN_HASH_PREFIX = "sha256:"
 DEFAULT_SCOPE = EDGE10.scope
 
 
+class HttpURLField(models.URLField):
+    """A URL we call: http or https only (a plain URLField also takes ftp and ftps)."""
+
+    default_validators = [
+        URLValidator(
+            schemes=["http", "https"], message="Enter an http or https URL.", code="http_url"
+        )
+    ]
+
+
 class PartnerECS(models.Model):
     CONSULT_ALWAYS = "always"
     CONSULT_ROAMING_ONLY = "roaming_only"
@@ -54,7 +64,7 @@ class PartnerECS(models.Model):
         help_text="The partner ECS's identity; it sends this as reqEcsId.",
     )
     ecsp = models.CharField("ECSP", max_length=255, blank=True, default="", db_index=True)
-    api_root = models.URLField(
+    api_root = HttpURLField(
         "API root", max_length=500, help_text="e.g. https://ecs.partner.example"
     )
     plmns = models.JSONField(
@@ -79,7 +89,7 @@ class PartnerECS(models.Model):
         "read it from the environment variable NAME (preferred). Not used when a token URL "
         "is given.",
     )
-    token_url = models.URLField(
+    token_url = HttpURLField(
         "token URL",
         max_length=500,
         blank=True,
@@ -138,7 +148,7 @@ class PartnerECS(models.Model):
     breaker_cooldown = models.FloatField(
         "circuit breaker cool-down",
         default=30.0,
-        validators=[MinValueValidator(0.1)],
+        validators=[MinValueValidator(0.1), MaxValueValidator(86400)],
         help_text="Seconds the circuit stays open before one probe call is let through.",
     )
     share_ue_id = models.BooleanField(
@@ -162,16 +172,23 @@ class PartnerECS(models.Model):
         return self.partner_id
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, ValidationError] = {}
         for name in ("outbound_token", "client_secret"):
             if getattr(self, name) == ENV_PREFIX:
-                errors[name] = "env: needs a variable name."
+                errors[name] = ValidationError("env: needs a variable name.", code="env_name")
         if self.token_url:
+            # code/params: the configuration file says "clientId: required with tokenUrl".
+            needs = {"field": "token_url"}
             if not self.client_id:
-                errors["client_id"] = "A token URL needs the client id we have there."
+                errors["client_id"] = ValidationError(
+                    "A token URL needs the client id we have there.", "required_with", needs
+                )
             if not self.client_secret:
                 errors.setdefault(
-                    "client_secret", "A token URL needs the client secret we have there."
+                    "client_secret",
+                    ValidationError(
+                        "A token URL needs the client secret we have there.", "required_with", needs
+                    ),
                 )
         if errors:
             raise ValidationError(errors)

@@ -4,18 +4,19 @@ JSON members (service areas, endpoints, ...) are edited in their 3GPP shape. The
 them against 3GPP's schemas before the model does, and say what is wrong in words an OAM
 engineer can act on: where in the JSON (``nwAreaInfo.tais[0].tac``), the value, and what
 3GPP expects there. Text that is not JSON is a form error that keeps the text, never a 500.
-Every change lands in the change log; the History button shows who changed which field.
+The rules themselves are the models' (field validators, ``clean``), which the configuration
+file applies as well; the forms add explanations, never rules of their own.  Every change
+lands in the change log; the History button shows who changed which field.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import itertools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
@@ -31,7 +32,19 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from ecscore import schemas
 
 from .datamodel import FIELD_TO_MEMBER
-from .models import COMMON_29122, COMMON_29571, EDGE4, EDN, EES, ECSConfiguration, EECSubscription
+from .models import (
+    COMMON_29122,
+    COMMON_29571,
+    EDGE4,
+    EDN,
+    EES,
+    ENDPOINT_EXAMPLE,
+    ECSConfiguration,
+    EECSubscription,
+    area_member_errors,
+    endpoint_address_errors,
+    endpoint_shape_errors,
+)
 
 Check = Callable[[Any], list[str]]
 
@@ -129,10 +142,8 @@ JSON_TYPES = {
     "number": "a number",
     "boolean": "true or false",
 }
-ENDPOINT_MEMBERS = ("uri", "fqdn", "ipv4Addrs", "ipv6Addrs")
 PLMN_EXAMPLE = '[{"mcc": "001", "mnc": "01"}]'
 AREA_EXAMPLE = '{"nwAreaInfo": {"tais": [{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "00A1"}]}}'
-ENDPOINT_EXAMPLE = '{"uri": "https://ees.example.org/eees"}'
 
 
 def _parts(pointer: str) -> list[str]:
@@ -190,18 +201,6 @@ def schema_messages(value: Any, file_name: str, schema_name: str) -> list[str]:
     return explain(value, params)
 
 
-def unknown_members(value: Any, known: Iterable[str], where: str, schema_name: str) -> list[str]:
-    """Members 3GPP does not define: a typo there would silently widen a service area."""
-    if not isinstance(value, dict):
-        return []
-    known = sorted(known)
-    return [
-        f"{where}{name!r} is not a member of 3GPP {schema_name}; use {', '.join(known)}."
-        for name in value
-        if name not in known
-    ]
-
-
 def check_plmn_list(value: Any) -> list[str]:
     if not isinstance(value, list):
         return [f"Must be a list of PLMNs, e.g. {PLMN_EXAMPLE}."]
@@ -213,17 +212,10 @@ def check_plmn_list(value: Any) -> list[str]:
 
 
 def check_area(value: Any) -> list[str]:
-    """A 3GPP LocationArea5G (ednTopoSrvArea, svcArea)."""
+    """A 3GPP LocationArea5G (ednTopoSrvArea, svcArea): the model's rules, explained."""
     if not isinstance(value, dict):
         return [f"A service area is a JSON object (3GPP LocationArea5G), e.g. {AREA_EXAMPLE}."]
-    area_schema = schemas.schema_of(COMMON_29122, "LocationArea5G")
-    messages = unknown_members(value, area_schema["properties"], "", "LocationArea5G")
-    network = value.get("nwAreaInfo")
-    network_schema = schemas.schema_of("TS29554_Npcf_BDTPolicyControl.yaml", "NetworkAreaInfo")
-    messages += unknown_members(
-        network, network_schema["properties"], "nwAreaInfo: ", "NetworkAreaInfo"
-    )
-    return messages + schema_messages(value, COMMON_29122, "LocationArea5G")
+    return area_member_errors(value) + schema_messages(value, COMMON_29122, "LocationArea5G")
 
 
 def check_ees_member(field: str) -> Check:
@@ -244,38 +236,13 @@ def check_ees_member(field: str) -> Check:
 
 
 def check_endpoint(value: Any) -> list[str]:
-    """A 3GPP EndPoint: exactly one of uri, fqdn, ipv4Addrs, ipv6Addrs, each well formed."""
-    one_of = ", ".join(ENDPOINT_MEMBERS)
-    if not isinstance(value, dict):
-        return [
-            f"An endpoint is a JSON object with exactly one of {one_of}, e.g. {ENDPOINT_EXAMPLE}."
-        ]
-    given = [m for m in ENDPOINT_MEMBERS if m in value]
-    if len(given) != 1:
-        found = " and ".join(given) if given else "none of them"
-        return [f"Give exactly one of {one_of} (3GPP EndPoint); found {found}."]
-    messages = unknown_members(value, ENDPOINT_MEMBERS, "", "EndPoint")
-    messages += check_ees_member("end_pt")(value)
-    if messages:
-        return messages
-    kind, content = given[0], value[given[0]]
-    if kind == "uri":
-        parts = urlsplit(content)
-        if not (parts.scheme and parts.netloc):
-            messages.append(
-                f'uri {json.dumps(content)} is not an absolute URI like "https://host/".'
-            )
-    elif kind in ("ipv4Addrs", "ipv6Addrs"):
-        parse = ipaddress.IPv4Address if kind == "ipv4Addrs" else ipaddress.IPv6Address
-        version = "IPv4" if kind == "ipv4Addrs" else "IPv6"
-        for index, address in enumerate(content):
-            try:
-                parse(address)
-            except ValueError:
-                messages.append(
-                    f"{kind}[{index}] {json.dumps(address)} is not an {version} address."
-                )
-    return messages
+    """A 3GPP EndPoint: the model's rules (exactly one of uri, fqdn, ipv4Addrs, ipv6Addrs,
+    each well formed), with 3GPP's schema explained in between."""
+    return (
+        endpoint_shape_errors(value)
+        or check_ees_member("end_pt")(value)
+        or endpoint_address_errors(value)
+    )
 
 
 def as_validator(check: Check) -> Callable[[Any], None]:

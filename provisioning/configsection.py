@@ -4,6 +4,10 @@
 ``edns``: a list of 3GPP ``EDNConfigInfo`` objects (``ednConInfo``, ``eess`` as ``EESInfo``)
           plus an optional ``id`` and ``plmns: [PlmnId]`` per EDN.  An EDN is identified by
           its ``id`` when given, else by its DNN and S-NSSAI; an EES by its ``eesId``.
+
+The models say what is right (``ECSConfiguration``, ``EDN``, ``EES``: defaults, ranges, the
+3GPP schemas, ``clean``); this module says which member of the file is which field, which
+entry is which, and checks each entry with the model before anything is written.
 """
 
 from __future__ import annotations
@@ -18,17 +22,39 @@ from ecscore.configfile import canonical
 
 from . import bulk, datamodel, signals
 from .models import (
-    COMMON_29571,
     EDGE4,
     EDN,
     EES,
     REGISTERED_EDN_PREFIX,
     ECSConfiguration,
-    dnn_validator,
+    ees_info_errors,
 )
 
-ECS_KEYS = {"id", "ecsp", "homePlmns", "provisioningLifetime"}
+ECS_KEYS = configfile.ModelKeys(
+    ECSConfiguration,
+    {
+        "id": "ecs_id",
+        "ecsp": "ecsp",
+        "homePlmns": "home_plmns",
+        "provisioningLifetime": "provisioning_lifetime",
+    },
+    wording={"provisioningLifetime": "must be whole seconds"},
+)
 EDN_KEYS = {"id", "ednConInfo", "eess", "plmns", "lifeTime"}  # lifeTime is computed; ignored
+# EDN field -> where the file holds it (after the EDN's label and a dot).
+EDN_FIELD_KEYS = {
+    "edn_id": "id",
+    "dnn": "ednConInfo/dnn",
+    "snssai_sst": "ednConInfo/snssai/sst",
+    "snssai_sd": "ednConInfo/snssai/sd",
+    "edn_topo_srv_area": "ednConInfo/ednTopoSrvArea",
+    "plmns": "plmns",
+}
+CON_INFO_FIELDS = ("dnn", "snssai_sst", "snssai_sd", "edn_topo_srv_area")
+# EES fields the file does not hold (the EDN is the entry the EES is listed in).
+EES_NOT_IN_FILE = [
+    f.name for f in EES._meta.fields if f.name not in datamodel.FIELD_TO_MEMBER and f.name != "id"
+]
 
 
 def _edn_identity(entry: dict[str, Any]) -> tuple:
@@ -64,28 +90,6 @@ def _schema_errors(where: str, value: Any, file_name: str, schema_name: str) -> 
     return [f"{where}{'' if p['param'] == '/' else p['param']}: {p['reason']}" for p in params]
 
 
-def _length_errors(
-    where: str, data: dict[str, Any], model: Any, fields: dict[str, str]
-) -> list[str]:
-    """Strings longer than their column: PostgreSQL would fail mid-apply, SQLite keep them."""
-    errors = []
-    for member, field in fields.items():
-        limit = model._meta.get_field(field).max_length
-        value = data.get(member)
-        if isinstance(value, str) and len(value) > limit:
-            errors.append(f"{where}{member}: at most {limit} characters, not {len(value)}")
-    return errors
-
-
-def _plmn_errors(where: str, value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return [f"{where}: must be a list of PlmnId"]
-    errors = []
-    for i, plmn in enumerate(value):
-        errors += _schema_errors(f"{where}[{i}]", plmn, COMMON_29571, "PlmnId")
-    return errors
-
-
 class ECSSection(configfile.ConfigSection):
     key = "ecs"
     order = 10
@@ -93,45 +97,33 @@ class ECSSection(configfile.ConfigSection):
     def validate(self, data: Any, document: dict[str, Any]) -> list[str]:
         if not isinstance(data, dict):
             return ["ecs: must be a mapping with id, ecsp, homePlmns, provisioningLifetime"]
-        errors = [f"ecs.{k}: unknown key" for k in data if k not in ECS_KEYS]
+        errors = ECS_KEYS.unknown("ecs", data)
+        bad: set[str] = set()
         if not isinstance(data.get("id"), str) or not data.get("id"):
             errors.append("ecs.id: required, a non-empty string")
-        if "ecsp" in data and not isinstance(data["ecsp"], str):
-            errors.append("ecs.ecsp: must be a string")
-        errors += _length_errors("ecs.", data, ECSConfiguration, {"id": "ecs_id", "ecsp": "ecsp"})
-        if "homePlmns" in data:
-            errors += _plmn_errors("ecs.homePlmns", data["homePlmns"])
-        lifetime = data.get("provisioningLifetime", 3600)
-        if (
-            not isinstance(lifetime, int)
-            or isinstance(lifetime, bool)
-            or not (0 <= lifetime <= 365 * 24 * 3600)
-        ):
-            errors.append("ecs.provisioningLifetime: must be whole seconds, 0 to one year")
-        return errors
+            bad.add("id")
+        found, wrong_type = ECS_KEYS.type_errors("ecs", data, skip={"id"})
+        bad |= wrong_type
+        config = ECSConfiguration.load()
+        for name, value in ECS_KEYS.values(data, invalid=bad).items():
+            setattr(config, name, value)
+        return errors + found + ECS_KEYS.errors(config, "ecs", exclude=bad)
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
         with signals.deferred(ECSConfiguration):
-            self._apply(data, stats)
-
-    def _apply(self, data: Any, stats: Counter) -> None:
-        config = ECSConfiguration.load()
-        wanted = {
-            "ecs_id": data["id"],
-            "ecsp": data.get("ecsp", ""),
-            "home_plmns": data.get("homePlmns", []),
-            "provisioning_lifetime": data.get("provisioningLifetime", 3600),
-        }
-        _save_if_changed(config, wanted, stats, "ecs", created=config._state.adding)
+            config = ECSConfiguration.load()
+            configfile.save_if_changed(
+                config,
+                ECS_KEYS.values(data),
+                stats,
+                "ecs",
+                created=config._state.adding,
+                label="ecs",
+                keys=ECS_KEYS.fields,
+            )
 
     def export(self) -> Any:
-        config = ECSConfiguration.load()
-        return {
-            "id": config.ecs_id,
-            "ecsp": config.ecsp,
-            "homePlmns": canonical(config.home_plmns),
-            "provisioningLifetime": config.provisioning_lifetime,
-        }
+        return ECS_KEYS.export(ECSConfiguration.load())
 
 
 class EDNSection(configfile.ConfigSection):
@@ -153,25 +145,7 @@ class EDNSection(configfile.ConfigSection):
                 errors.append(f"{label}: must be a mapping")
                 continue
             errors += [f"{label}.{k}: unknown key" for k in entry if k not in EDN_KEYS]
-            if "id" in entry and (not isinstance(entry["id"], str) or not entry["id"]):
-                errors.append(f"{label}.id: must be a non-empty string")
-            errors += _length_errors(f"{label}.", entry, EDN, {"id": "edn_id"})
-            con = entry.get("ednConInfo")
-            if not isinstance(con, dict):
-                errors.append(f"{label}.ednConInfo: required, an EDNConInfo object")
-            else:
-                errors += _schema_errors(f"{label}.ednConInfo", con, EDGE4, "EDNConInfo")
-                errors += _length_errors(f"{label}.ednConInfo/", con, EDN, {"dnn": "dnn"})
-                if not con.get("dnn"):
-                    errors.append(f"{label}.ednConInfo/dnn: required")
-                elif isinstance(con["dnn"], str):
-                    # The admin refuses such a DNN (model validator); so must the file.
-                    try:
-                        dnn_validator(con["dnn"])
-                    except ValidationError as exc:
-                        errors += [f"{label}.ednConInfo/dnn: {m}" for m in exc.messages]
-            if "plmns" in entry:
-                errors += _plmn_errors(f"{label}.plmns", entry["plmns"])
+            errors += self._edn_errors(label, entry)
             identity = _edn_identity(entry)
             if identity[1] is not None:  # an id or a DNN; without either it is reported above
                 if identity in identities:
@@ -183,22 +157,41 @@ class EDNSection(configfile.ConfigSection):
                 continue
             for j, ees in enumerate(eess):
                 where = f"{label}.eess[{j}]"
-                if isinstance(ees, dict) and ees.get("eesId") == "":
-                    errors.append(f"{where}/eesId: must not be empty")
-                elif isinstance(ees, dict) and isinstance(ees.get("eesId"), str):
+                if isinstance(ees, dict) and isinstance(ees.get("eesId"), str) and ees["eesId"]:
                     where += f" ({ees['eesId']})"
                     if ees["eesId"] in ees_ids:
                         errors.append(f"{where}: eesId also used at {ees_ids[ees['eesId']]}")
                     if ees["eesId"] in registered:
                         errors.append(f"{where}: eesId is registered by the EES itself (EDGE-6)")
                     ees_ids.setdefault(ees["eesId"], where)
-                errors += _schema_errors(where, ees, EDGE4, "EESInfo")
-                if isinstance(ees, dict):
-                    errors += _length_errors(
-                        f"{where}/", ees, EES, {"eesId": "ees_id", "ecspInfo": "ecsp_info"}
-                    )
+                errors += _ees_errors(where, ees)
             configfile.progress("validating EDNs", index + 1, len(data))
         return errors
+
+    @staticmethod
+    def _edn_errors(label: str, entry: dict[str, Any]) -> list[str]:
+        """The EDN's members, checked by 3GPP's EDNConInfo schema and then by the model."""
+        errors: list[str] = []
+        exclude: set[str] = set()
+        edn_id = entry.get("id", "")
+        if not isinstance(edn_id, str) or ("id" in entry and not edn_id):
+            errors.append(f"{label}.id: must be a non-empty string")
+            exclude.add("edn_id")
+        con = entry.get("ednConInfo")
+        if not isinstance(con, dict):
+            errors.append(f"{label}.ednConInfo: required, an EDNConInfo object")
+            con_errors = ["reported"]
+        else:
+            con_errors = _schema_errors(f"{label}.ednConInfo", con, EDGE4, "EDNConInfo")
+            errors += con_errors
+        if con_errors:  # the model cannot tell more about members of the wrong shape
+            exclude.update(CON_INFO_FIELDS)
+        edn = EDN(
+            edn_id=edn_id if "edn_id" not in exclude else "",
+            plmns=entry.get("plmns", []),
+            **(datamodel.edn_fields(con) if not con_errors else {}),
+        )
+        return errors + configfile.model_errors(edn, label, EDN_FIELD_KEYS, exclude=exclude)
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
         with signals.deferred(EDN), bulk.cachalot_reads_off():
@@ -236,7 +229,7 @@ class EDNSection(configfile.ConfigSection):
                 "plmns": entry.get("plmns", []),
             }
             created = edn._state.adding
-            if _set_if_changed(edn, wanted, stats, "edn", created):
+            if configfile.set_if_changed(edn, wanted, stats, "edn", created):
                 (changes.created_edns if created else changes.updated_edns).append(edn)
             if not created:
                 kept_edns.add(edn.pk)
@@ -245,7 +238,7 @@ class EDNSection(configfile.ConfigSection):
                 ees_created = ees._state.adding
                 # An EES moving to another EDN is an update (a new EDN has no key yet).
                 moved = not ees_created and ees.edn_id != edn.pk
-                if _set_if_changed(
+                if configfile.set_if_changed(
                     ees, datamodel.ees_fields(info), stats, "ees", ees_created, moved
                 ):
                     if ees_created:
@@ -290,6 +283,25 @@ class EDNSection(configfile.ConfigSection):
         return out
 
 
+def _ees_errors(where: str, info: Any) -> list[str]:
+    """One EESInfo of the file, checked as the model checks an EES.
+
+    ``EES.clean`` is 3GPP's EESInfo schema: it runs here once, on the EESInfo as the file
+    writes it (also what the file's values must be before they can be fields); then the
+    fields' own validators.  Which EES is which is the file's (eesId across the file).
+    """
+    found = ees_info_errors(info)
+    if found:
+        error = ValidationError(found)
+        return configfile.model_messages(error, where, datamodel.FIELD_TO_MEMBER, EES, sep="/")
+    ees = EES(**datamodel.ees_fields(info))
+    try:
+        ees.clean_fields(exclude=EES_NOT_IN_FILE)
+    except ValidationError as error:
+        return configfile.model_messages(error, where, datamodel.FIELD_TO_MEMBER, EES, sep="/")
+    return []
+
+
 def canonical_ees(ees: EES) -> dict[str, Any]:
     info = datamodel.ees_info(ees)
     return {k: canonical(v) for k, v in info.items()}
@@ -303,28 +315,6 @@ def _model_identity(edn: EDN) -> tuple:
 
 def _sort_key(identity: tuple) -> tuple:
     return tuple("" if v is None else str(v) for v in identity)
-
-
-def _set_if_changed(
-    obj: Any, wanted: dict[str, Any], stats: Counter, kind: str, created: bool, moved: bool = False
-) -> bool:
-    """Set ``wanted`` on ``obj`` and count it; False (and nothing set) when nothing differs."""
-    changed = created or moved or any(getattr(obj, k) != v for k, v in wanted.items())
-    if not changed:
-        stats[f"{kind} unchanged"] += 1
-        return False
-    for k, v in wanted.items():
-        setattr(obj, k, v)
-    stats[f"{kind} {'created' if created else 'updated'}"] += 1
-    return True
-
-
-def _save_if_changed(
-    obj: Any, wanted: dict[str, Any], stats: Counter, kind: str, created: bool
-) -> None:
-    if _set_if_changed(obj, wanted, stats, kind, created):
-        obj._change_reason = "ecs_apply"
-        obj.save()
 
 
 configfile.register(ECSSection())

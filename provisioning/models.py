@@ -9,10 +9,13 @@ database indexes, so a lookup costs the same with 100 or 100,000 EESs.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete, pre_delete
@@ -31,6 +34,7 @@ EDGE4 = EDGE4_FILE  # where 3GPP defines EESInfo and EDNConInfo
 REGISTERED_EDN_PREFIX = "registered:"
 COMMON_29571 = "TS29571_CommonData.yaml"
 COMMON_29122 = "TS29122_CommonData.yaml"
+NETWORK_AREA_FILE = "TS29554_Npcf_BDTPolicyControl.yaml"  # where NetworkAreaInfo is defined
 
 sd_validator = RegexValidator(r"^[A-Fa-f0-9]{6}$", "SD must be 6 hexadecimal digits.")
 dnn_validator = RegexValidator(
@@ -40,8 +44,12 @@ dnn_validator = RegexValidator(
 
 
 def schema_errors(value: Any, file_name: str, schema_name: str) -> list[str]:
+    """``/pointer: reason`` per problem (``reason`` alone for the value as a whole)."""
     params = schemas.invalid_params(schemas.validator(file_name, schema_name), value)
-    return [f"{p['param']}: {p['reason']}" if p["param"] else p["reason"] for p in params]
+    return [
+        f"{p['param']}: {p['reason']}" if p["param"] not in ("", "/") else p["reason"]
+        for p in params
+    ]
 
 
 def validate_plmn_list(value: Any) -> None:
@@ -49,7 +57,8 @@ def validate_plmn_list(value: Any) -> None:
         raise ValidationError('Must be a list of PlmnId objects, e.g. [{"mcc": "001", ...}].')
     errors = []
     for index, plmn in enumerate(value):
-        errors += [f"[{index}]{e}" for e in schema_errors(plmn, COMMON_29571, "PlmnId")]
+        for error in schema_errors(plmn, COMMON_29571, "PlmnId"):
+            errors.append(f"[{index}]{error}" if error.startswith("/") else f"[{index}]: {error}")
     if errors:
         raise ValidationError(errors)
 
@@ -57,6 +66,113 @@ def validate_plmn_list(value: Any) -> None:
 def validate_string_list(value: Any) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValidationError("Must be a list of non-empty strings.")
+
+
+def unknown_members(value: Any, known: Iterable[str], where: str, schema_name: str) -> list[str]:
+    """Members 3GPP does not define: a typo there would silently widen a service area."""
+    if not isinstance(value, dict):
+        return []
+    known = sorted(known)
+    return [
+        f"{where}{name!r} is not a member of 3GPP {schema_name}; use {', '.join(known)}."
+        for name in value
+        if name not in known
+    ]
+
+
+def area_member_errors(value: Any) -> list[str]:
+    """Unknown members of a 3GPP LocationArea5G (ednTopoSrvArea, svcArea) and its
+    nwAreaInfo; the schema itself (``clean``) checks the rest."""
+    area_schema = schemas.schema_of(COMMON_29122, "LocationArea5G")
+    messages = unknown_members(value, area_schema["properties"], "", "LocationArea5G")
+    if isinstance(value, dict):
+        network_schema = schemas.schema_of(NETWORK_AREA_FILE, "NetworkAreaInfo")
+        messages += unknown_members(
+            value.get("nwAreaInfo"), network_schema["properties"], "nwAreaInfo: ", "NetworkAreaInfo"
+        )
+    return messages
+
+
+ENDPOINT_MEMBERS = ("uri", "fqdn", "ipv4Addrs", "ipv6Addrs")
+ENDPOINT_EXAMPLE = '{"uri": "https://ees.example.org/eees"}'
+
+
+def endpoint_shape_errors(value: Any) -> list[str]:
+    """A 3GPP EndPoint is an object with exactly one of its members, and nothing else."""
+    one_of = ", ".join(ENDPOINT_MEMBERS)
+    if not isinstance(value, dict):
+        return [
+            f"An endpoint is a JSON object with exactly one of {one_of}, e.g. {ENDPOINT_EXAMPLE}."
+        ]
+    given = [m for m in ENDPOINT_MEMBERS if m in value]
+    if len(given) != 1:
+        found = " and ".join(given) if given else "none of them"
+        return [f"Give exactly one of {one_of} (3GPP EndPoint); found {found}."]
+    return unknown_members(value, ENDPOINT_MEMBERS, "", "EndPoint")
+
+
+def endpoint_address_errors(value: Any) -> list[str]:
+    """What 3GPP's schema lets through: a relative URI, IP addresses out of range."""
+    messages: list[str] = []
+    if not isinstance(value, dict):
+        return messages
+    uri = value.get("uri")
+    if isinstance(uri, str):
+        parts = urlsplit(uri)
+        if not (parts.scheme and parts.netloc):
+            messages.append(f'uri {json.dumps(uri)} is not an absolute URI like "https://host/".')
+    for kind, parse, version in (
+        ("ipv4Addrs", ipaddress.IPv4Address, "IPv4"),
+        ("ipv6Addrs", ipaddress.IPv6Address, "IPv6"),
+    ):
+        addresses = value.get(kind)
+        for index, address in enumerate(addresses if isinstance(addresses, list) else []):
+            if not isinstance(address, str):
+                continue  # the schema says what it must be
+            try:
+                parse(address)
+            except ValueError:
+                messages.append(
+                    f"{kind}[{index}] {json.dumps(address)} is not an {version} address."
+                )
+    return messages
+
+
+def validate_area(value: Any) -> None:
+    messages = area_member_errors(value)
+    if messages:
+        raise ValidationError(messages, code="3gpp")
+
+
+def validate_endpoint(value: Any) -> None:
+    messages = endpoint_shape_errors(value) or endpoint_address_errors(value)
+    if messages:
+        raise ValidationError(messages, code="3gpp")
+
+
+_MEMBER_TO_FIELD = {member: field for field, member in FIELD_TO_MEMBER.items()}
+
+
+def ees_info_errors(info: Any) -> dict[str, list[str]]:
+    """What 3GPP's EESInfo schema finds wrong with ``info``, by EES field.
+
+    A message starts with the JSON pointer inside the member (``/nwAreaInfo/tais/0/tac:
+    ...``), if any; problems with the object itself, or with a member that is no field, are
+    under ``NON_FIELD_ERRORS`` (with their whole pointer).  ``EES.clean`` checks the EES
+    this way; the configuration file checks each EESInfo it lists with it, as written.
+    """
+    validator = schemas.validator(EDGE4, "EESInfo")
+    if validator.is_valid(info):
+        return {}  # the common case, and cheaper than collecting errors
+    errors: dict[str, list[str]] = {}
+    for param in schemas.invalid_params(validator, info):
+        pointer = "" if param["param"] == "/" else param["param"]
+        member = pointer.split("/")[1] if pointer else ""
+        field = _MEMBER_TO_FIELD.get(member)
+        detail = pointer[len(member) + 1 :] if field else pointer
+        message = f"{detail}: {param['reason']}" if detail else param["reason"]
+        errors.setdefault(field or NON_FIELD_ERRORS, []).append(message)
+    return errors
 
 
 class ECSConfiguration(models.Model):
@@ -138,6 +254,7 @@ class EDN(models.Model):
         "topological service area",
         null=True,
         blank=True,
+        validators=[validate_area],
         help_text="3GPP LocationArea5G (ednTopoSrvArea): nwAreaInfo TAIs/cells, "
         "geographicAreas, civicAddresses.",
     )
@@ -201,19 +318,27 @@ class EDN(models.Model):
                 errors["edn_topo_srv_area"] = found
         if self.snssai_sd and self.snssai_sst is None:
             errors["snssai_sst"] = ["An SD needs an SST."]
-        if not self.edn_id:
-            twins = EDN.objects.filter(
-                edn_id="",
-                dnn=self.dnn,
-                snssai_sst=self.snssai_sst,
-                snssai_sd__iexact=self.snssai_sd,
-            ).exclude(pk=self.pk)
-            if twins.exists():
-                errors["edn_id"] = [
-                    "Another EDN without an id has this DNN and S-NSSAI; give one of them an id."
-                ]
         if errors:
             raise ValidationError(errors)
+
+    def validate_unique(self, exclude: Any = None) -> None:
+        """Also: EDNs without an id are told apart by their DNN and S-NSSAI."""
+        super().validate_unique(exclude)
+        if self.edn_id or {"edn_id", "dnn", "snssai_sst", "snssai_sd"} & set(exclude or ()):
+            return
+        twins = EDN.objects.filter(
+            edn_id="",
+            dnn=self.dnn,
+            snssai_sst=self.snssai_sst,
+            snssai_sd__iexact=self.snssai_sd,
+        ).exclude(pk=self.pk)
+        if twins.exists():
+            raise ValidationError(
+                {
+                    "edn_id": "Another EDN without an id has this DNN and S-NSSAI; "
+                    "give one of them an id."
+                }
+            )
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.snssai_sd = (self.snssai_sd or "").upper()
@@ -239,6 +364,7 @@ class EES(models.Model):
         "endpoint",
         null=True,
         blank=True,
+        validators=[validate_endpoint],
         help_text='3GPP EndPoint: exactly one of {"uri"}, {"fqdn"}, {"ipv4Addrs"}, {"ipv6Addrs"}.',
     )
     eas_ids = models.JSONField(
@@ -259,6 +385,7 @@ class EES(models.Model):
         "service area",
         null=True,
         blank=True,
+        validators=[validate_area],
         help_text="3GPP LocationArea5G; without one the EES serves its EDN's area.",
     )
     dnais = models.JSONField("DNAIs", default=list, blank=True, validators=[validate_string_list])
@@ -318,13 +445,7 @@ class EES(models.Model):
         return self.ees_id
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
-        member_to_field = {member: field for field, member in FIELD_TO_MEMBER.items()}
-        for param in schemas.invalid_params(schemas.validator(EDGE4, "EESInfo"), ees_info(self)):
-            member = param["param"].split("/")[1] if param["param"] != "/" else ""
-            field = member_to_field.get(member, "__all__")
-            detail = param["param"][len(member) + 1 :] or ""
-            errors.setdefault(field, []).append(f"{detail}: {param['reason']}".lstrip(": "))
+        errors = ees_info_errors(ees_info(self))
         if errors:
             raise ValidationError(errors)
 

@@ -7,7 +7,6 @@ matching locally.  With no source registered, provisioning works on its own.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,8 +32,7 @@ class SourceResult:
     edn_configs: list[dict[str, Any]] = field(default_factory=list)
     # A source that should have answered but could not (down, slow, invalid answer).
     unavailable: bool = False
-    # The earliest expiry of anything returned; lifetimes we hand out never exceed it.
-    expires: dt.datetime | None = None
+    # Each source caps the lifeTime of what it returns itself (partners: its cache expiry).
     retry_after: int | None = None
 
 

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from provisioning.models import EDN, EES, AreaKey, ECSConfiguration, EDNPlmn, EESApplication
 
@@ -38,6 +40,26 @@ def apply_config(path: Path | str, *args: str) -> str:
     out = io.StringIO()
     call_command("ecs_apply", str(path), *args, stdout=out)
     return out.getvalue()
+
+
+def refused_by_apply(tmp_path: Path, document: Any) -> str:
+    """``ecs_apply``'s message for a file it refuses (the test fails if it applies)."""
+    with pytest.raises(CommandError) as refused:
+        apply_config(write_config(tmp_path, document, "refused.yaml"))
+    message = str(refused.value)
+    assert "nothing was changed" in message
+    return message
+
+
+def admin_form_errors(response) -> dict[str, list[str]]:
+    """The field errors of the admin's add or change form in ``response``; none when the
+    admin saved (and redirected, or showed a page of its own such as a token shown once)."""
+    assert response.status_code in (200, 302), response.status_code
+    if response.status_code == 302 or "adminform" not in response.context:
+        return {}
+    return {
+        name: list(errors) for name, errors in response.context["adminform"].form.errors.items()
+    }
 
 
 def export_config(fmt: str = "yaml") -> str:

@@ -232,6 +232,19 @@ def _empty_ees_id(doc):
     edn_entry(doc, "edn-metro-north")["eess"][1]["eesId"] = ""
 
 
+def _lifetime_over_a_year(doc):
+    doc["ecs"]["provisioningLifetime"] = 365 * 24 * 3600 + 1
+
+
+def _what_only_the_admin_refused(doc):
+    """Values the model refuses that the file used to take (the admin refused them)."""
+    north = edn_entry(doc, "edn-metro-north")
+    north["eess"][0]["endPt"] = {"ipv4Addrs": ["198.51.100.256"]}
+    north["eess"][1]["svcArea"] = {"nwAreaInfo": {"tai": [tai("0101")]}}
+    north["eess"][1]["dnais"] = [""]
+    north["ednConInfo"]["ednTopoSrvArea"]["geographicArea"] = []
+
+
 BAD_FILES = {
     "bad MCC deep in the list": (
         _bad_mcc_deep_in_the_list,
@@ -298,6 +311,23 @@ BAD_FILES = {
     "empty eesId": (
         _empty_ees_id,
         ["edns[0] (edn-metro-north).eess[1]/eesId: must not be empty"],
+    ),
+    "provisioningLifetime over a year (the model's range)": (
+        _lifetime_over_a_year,
+        ["ecs.provisioningLifetime: at most 31536000, not 31536001"],
+    ),
+    "what only the admin used to refuse": (
+        _what_only_the_admin_refused,
+        [
+            "edns[0] (edn-metro-north).eess[0] (ees-north-1)/endPt: "
+            'ipv4Addrs[0] "198.51.100.256" is not an IPv4 address.',
+            "edns[0] (edn-metro-north).eess[1] (ees-north-cloudedge)/svcArea: "
+            "nwAreaInfo: 'tai' is not a member of 3GPP NetworkAreaInfo",
+            "edns[0] (edn-metro-north).eess[1] (ees-north-cloudedge)/dnais: "
+            "Must be a list of non-empty strings.",
+            "edns[0] (edn-metro-north).ednConInfo/ednTopoSrvArea: "
+            "'geographicArea' is not a member of 3GPP LocationArea5G",
+        ],
     ),
 }
 

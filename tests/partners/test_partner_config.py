@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections import Counter
 from typing import Any
 
 import pytest
 import yaml
+from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.db import connection
 
-from partners.models import AuthorizationPolicy, PartnerECS
+from ecscore import configfile
+from partners.configsection import PARTNER_KEYS, POLICY_KEYS
+from partners.models import DEFAULT_SCOPE, AuthorizationPolicy, PartnerECS
 from tests.builders import EDGE10_REQUEST, HOME, configure_ecs, plmn, post_json
-from tests.ecsportal.configtools import apply_config, export_config, write_config
+from tests.ecsportal.configtools import (
+    admin_form_errors,
+    apply_config,
+    export_config,
+    refused_by_apply,
+    write_config,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -430,3 +440,234 @@ def test_prune_refuses_a_policy_of_a_partner_it_removes(tmp_path, applied):
     assert "policies[2]" in str(raised.value)
     assert "ecs.b.example" in str(raised.value)
     assert snapshot() == before
+
+
+# --- one definition: the admin and the file agree ---------------------------------------------
+#
+# Defaults, ranges, choices and rules of an option are the model's; the admin form and the
+# file both ask the model.  Values the admin used to take and the file refused (or the other
+# way round) are refused by both now, and what both take exports and applies again unchanged.
+
+PARTNER_ADD = "/admin/partners/partnerecs/add/"
+POLICY_ADD = "/admin/partners/authorizationpolicy/add/"
+NEW_PARTNER = {"id": "ecs.new.example", "apiRoot": "https://ecs.new.example"}
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("oam", "oam@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+def partner_form(**changes: str) -> dict[str, str]:
+    """The admin's add form for NEW_PARTNER, as a browser posts it (unticked boxes absent)."""
+    form = {
+        "partner_id": NEW_PARTNER["id"],
+        "ecsp": "",
+        "api_root": NEW_PARTNER["apiRoot"],
+        "plmns": "[]",
+        "enabled": "on",
+        "consult": "roaming_only",
+        "outbound_token": "",
+        "timeout": "2",
+        "default_lifetime": "300",
+        "max_lifetime": "86400",
+        "token_url": "",
+        "client_id": "",
+        "client_secret": "",
+        "scope": DEFAULT_SCOPE,
+        "breaker_threshold": "5",
+        "breaker_cooldown": "30",
+    }
+    form.update(changes)
+    return form
+
+
+# (admin form changes, file entry changes, the field and the file key at fault)
+REFUSED_BY_THE_MODEL = [
+    # The admin took these; only the file refused them.
+    pytest.param(
+        {"breaker_cooldown": "86400.5"},
+        {"breakerCooldown": 86400.5},
+        "breakerCooldown",
+        id="breaker-cooldown-above-a-day",
+    ),
+    pytest.param(
+        {"api_root": "ftp://ecs.new.example"},
+        {"apiRoot": "ftp://ecs.new.example"},
+        "apiRoot",
+        id="api-root-not-http",
+    ),
+    pytest.param(
+        {"token_url": "ftps://ecs.new.example/token", "client_id": "me", "client_secret": "s"},
+        {"tokenUrl": "ftps://ecs.new.example/token", "clientId": "me", "clientSecret": "s"},
+        "tokenUrl",
+        id="token-url-not-http",
+    ),
+    # Both refused these already, each with its own copy of the rule.
+    pytest.param({"timeout": "0.01"}, {"timeout": 0.01}, "timeout", id="timeout-too-short"),
+    pytest.param({"timeout": "61"}, {"timeout": 61}, "timeout", id="timeout-too-long"),
+    pytest.param(
+        {"breaker_threshold": "0"}, {"breakerThreshold": 0}, "breakerThreshold", id="threshold-0"
+    ),
+    pytest.param(
+        {"breaker_cooldown": "0.05"},
+        {"breakerCooldown": 0.05},
+        "breakerCooldown",
+        id="breaker-cooldown-too-short",
+    ),
+    pytest.param(
+        {"default_lifetime": "-1"}, {"defaultLifetime": -1}, "defaultLifetime", id="negative"
+    ),
+    pytest.param({"consult": "sometimes"}, {"consult": "sometimes"}, "consult", id="consult"),
+    pytest.param(
+        {"outbound_token": "env:"}, {"outboundToken": "env:"}, "outboundToken", id="env-no-name"
+    ),
+    pytest.param(
+        {"token_url": "https://ecs.new.example/token", "client_secret": "env:S"},
+        {"tokenUrl": "https://ecs.new.example/token", "clientSecret": "env:S"},
+        "clientId",
+        id="token-url-without-client-id",
+    ),
+    pytest.param({"scope": "s" * 256}, {"scope": "s" * 256}, "scope", id="scope-too-long"),
+]
+
+
+@pytest.mark.parametrize(("form", "entry", "key"), REFUSED_BY_THE_MODEL)
+def test_what_the_model_refuses_the_admin_and_the_file_refuse(
+    tmp_path, admin_client, form, entry, key
+):
+    field = PARTNER_KEYS.keys[key]
+
+    errors = admin_form_errors(admin_client.post(PARTNER_ADD, partner_form(**form)))
+    message = refused_by_apply(tmp_path, {"partners": [{**NEW_PARTNER, **entry}]})
+
+    assert list(errors) == [field], errors
+    assert f"partners[0] (ecs.new.example).{key}: " in message
+    assert not PartnerECS.objects.exists()
+
+
+def test_what_the_model_takes_the_admin_and_the_file_take_and_it_round_trips(
+    tmp_path, admin_client
+):
+    configure_ecs()
+    limits = {
+        "timeout": "60",
+        "breaker_cooldown": "86400",
+        "breaker_threshold": "1",
+        "default_lifetime": "0",
+        "max_lifetime": "0",
+        "consult": "when_no_local_match",
+        "api_root": "http://127.0.0.1:8080/ecs",
+        "token_url": "http://127.0.0.1:8080/token",
+        "client_id": "home-ecs",
+        "client_secret": "env:PARTNER_SECRET",
+        "share_ue_id": "on",
+    }
+    response = admin_client.post(PARTNER_ADD, partner_form(**limits))
+    assert admin_form_errors(response) == {}
+    first = export_config()
+    [entry] = yaml.safe_load(first)["partners"]
+    assert (entry["timeout"], entry["breakerCooldown"], entry["apiRoot"]) == (
+        60.0,
+        86400.0,
+        "http://127.0.0.1:8080/ecs",
+    )
+    history = PartnerECS.history.count()
+
+    # The export applies to the same database unchanged, and to an empty one the same.
+    path = tmp_path / "export.yaml"
+    path.write_text(first, encoding="utf-8")
+    output = apply_config(path)
+    assert "created" not in output and "updated" not in output
+    assert (export_config(), PartnerECS.history.count()) == (first, history)
+    PartnerECS.objects.all().delete()
+    apply_config(path)
+    assert export_config() == first
+
+
+def test_an_option_left_out_of_the_file_is_the_models_default(tmp_path):
+    apply_config(write_config(tmp_path, {"partners": [NEW_PARTNER]}))
+    partner = PartnerECS.objects.get()
+    for key, field in PARTNER_KEYS.keys.items():
+        if key not in ("id", "apiRoot"):
+            assert getattr(partner, field) == PartnerECS._meta.get_field(field).get_default(), key
+
+
+def policy_form(partner: PartnerECS, **changes: str) -> dict[str, str]:
+    form = {
+        "policy_id": "p-1",
+        "partner": str(partner.pk),
+        "enabled": "on",
+        "valid_from_0": "",
+        "valid_from_1": "",
+        "valid_until_0": "",
+        "valid_until_1": "",
+        "serving_plmns": "",
+        "eas_ids": '["app.one"]',
+        "ecsps": "",
+        "dnns": "",
+        "lifetime": "",
+        "rate_per_minute": "",
+    }
+    form.update(changes)
+    return form
+
+
+POLICY_REFUSED = [
+    pytest.param({"lifetime": "-1"}, {"lifetime": -1}, "lifetime", id="negative-lifetime"),
+    pytest.param(
+        {"rate_per_minute": "-5"}, {"ratePerMinute": -5}, "ratePerMinute", id="negative-rate"
+    ),
+    pytest.param({"eas_ids": '["app.one", ""]'}, {"easIds": ["app.one", ""]}, "easIds", id="eas"),
+    pytest.param(
+        {"serving_plmns": '[{"mcc": "1", "mnc": "01"}]'},
+        {"servingPlmns": [{"mcc": "1", "mnc": "01"}]},
+        "servingPlmns",
+        id="bad-plmn",
+    ),
+    pytest.param(
+        {
+            "valid_from_0": "2030-01-02",
+            "valid_from_1": "00:00:00",
+            "valid_until_0": "2030-01-01",
+            "valid_until_1": "00:00:00",
+        },
+        {"validFrom": "2030-01-02T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z"},
+        "validUntil",
+        id="ends-before-it-starts",
+    ),
+    pytest.param({"policy_id": "p" * 256}, {"id": "p" * 256}, "id", id="id-too-long"),
+]
+
+
+@pytest.mark.parametrize(("form", "entry", "key"), POLICY_REFUSED)
+def test_a_policy_the_model_refuses_the_admin_and_the_file_refuse(
+    tmp_path, admin_client, form, entry, key
+):
+    partner = PartnerECS.objects.create(**PARTNER_KEYS.values(NEW_PARTNER))
+    field = POLICY_KEYS.keys[key]
+    label = f"policies[0] ({entry.get('id', 'p-1')})"
+
+    errors = admin_form_errors(admin_client.post(POLICY_ADD, policy_form(partner, **form)))
+    document = {"policies": [{"id": "p-1", "partner": NEW_PARTNER["id"], **entry}]}
+    message = refused_by_apply(tmp_path, document)
+
+    assert list(errors) == [field], errors
+    assert f"{label}.{key}" in message  # then ": why", or where inside the value
+    assert not AuthorizationPolicy.objects.exists()
+
+
+def test_apply_asks_the_model_again_before_it_saves():
+    """What changed since the file was validated is refused at the save, in the file's terms."""
+    partner = PartnerECS(**PARTNER_KEYS.values(NEW_PARTNER))
+    label = "partners[0] (ecs.new.example)"
+
+    with pytest.raises(configfile.ConfigError) as raised:
+        configfile.save_if_changed(
+            partner, {"timeout": 0}, Counter(), "partner", True, label, PARTNER_KEYS.fields
+        )
+
+    assert [e.split(", not")[0] for e in raised.value.errors] == [f"{label}.timeout: at least 0.05"]
+    assert not PartnerECS.objects.exists()

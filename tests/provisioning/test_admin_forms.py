@@ -11,11 +11,18 @@ import json
 import re
 
 import pytest
+import yaml
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from provisioning.models import EDN, EES, ECSConfiguration
-from tests.builders import area, ecgi, make_edn, make_ees, ncgi, plmn, tai
+from tests.builders import area, configure_ecs, ecgi, make_edn, make_ees, ncgi, plmn, tai
+from tests.ecsportal.configtools import (
+    admin_form_errors,
+    apply_config,
+    export_config,
+    refused_by_apply,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
@@ -273,3 +280,89 @@ def test_ees_list_filters_by_edn_dnn(admin_client):
     make_ees(make_edn("edn-b", dnn="b.example"), "ees-b")
     response = admin_client.get("/admin/provisioning/ees/", {"edn__dnn": "b.example"})
     assert listed(response) == ["ees-b"]
+
+
+# --- one definition: the admin and the configuration file agree -----------------------------
+#
+# The rules are the model's (field validators, ``clean``); the admin explains them per field,
+# ``ecs_apply`` names the entry and the member.  The admin used to refuse these values alone.
+
+EES_REFUSED = [
+    pytest.param("end_pt", "endPt", {"ipv4Addrs": ["192.0.2.300"]}, id="ipv4-out-of-range"),
+    pytest.param("end_pt", "endPt", {"ipv6Addrs": ["2001:db8::g"]}, id="ipv6-not-hex"),
+    pytest.param("end_pt", "endPt", {"uri": "ees-a/eees"}, id="relative-uri"),
+    pytest.param("svc_area", "svcArea", {"nwAreaInfo": {"tai": [tai("0001")]}}, id="area-typo"),
+    pytest.param("svc_area", "svcArea", {"taiList": []}, id="area-unknown-member"),
+    pytest.param("eas_ids", "easIds", ["com.example.game", ""], id="empty-eas-id"),
+    pytest.param("dnais", "dnais", [""], id="empty-dnai"),
+]
+
+
+def file_with_ees(**members) -> dict:
+    ees = {"eesId": "ees-a", "eecRegConf": False, **members}
+    return {"edns": [{"id": "edn-a", "ednConInfo": {"dnn": "edge.example"}, "eess": [ees]}]}
+
+
+@pytest.mark.parametrize(("field", "member", "value"), EES_REFUSED)
+def test_an_ees_the_model_refuses_the_admin_and_the_file_refuse(
+    tmp_path, admin_client, edn, field, member, value
+):
+    errors = admin_form_errors(
+        admin_client.post(EES_ADD, ees_form(edn, **{field: json.dumps(value)}))
+    )
+    message = refused_by_apply(tmp_path, file_with_ees(**{member: value}))
+
+    assert list(errors) == [field], errors
+    assert f"edns[0] (edn-a).eess[0] (ees-a)/{member}: " in message
+    assert "(1 problem(s);" in message
+    assert not EES.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ({"nwAreaInfo": {"tai": [tai("0001")]}}, "nwAreaInfo: 'tai' is not a member"),
+        ({"nwAreaInfo": {"tais": [tai("0001")]}, "civic": []}, "'civic' is not a member"),
+    ],
+)
+def test_an_edn_area_the_model_refuses_the_admin_and_the_file_refuse(
+    tmp_path, admin_client, value, shown
+):
+    errors = admin_form_errors(
+        admin_client.post(EDN_ADD, edn_form(edn_topo_srv_area=json.dumps(value)))
+    )
+    document = {
+        "edns": [{"id": "edn-a", "ednConInfo": {"dnn": "edge.example", "ednTopoSrvArea": value}}]
+    }
+    message = refused_by_apply(tmp_path, document)
+
+    assert [m[: len(shown)] for m in errors["edn_topo_srv_area"]] == [shown]
+    assert f"edns[0] (edn-a).ednConInfo/ednTopoSrvArea: {shown}" in message
+    assert not EDN.objects.exists()
+
+
+def test_an_ees_both_take_round_trips_through_the_file(tmp_path, admin_client, edn):
+    configure_ecs()
+    end_pt = {"ipv6Addrs": ["2001:db8::1"]}
+    data = ees_form(edn, end_pt=json.dumps(end_pt), svc_area=json.dumps(area(tais=[tai("00A1")])))
+    assert admin_form_errors(admin_client.post(EES_ADD, data)) == {}
+    first = export_config()
+    [ees] = yaml.safe_load(first)["edns"][0]["eess"]
+    assert ees["endPt"] == end_pt
+
+    path = tmp_path / "export.yaml"
+    path.write_text(first, encoding="utf-8")
+    output = apply_config(path)
+    assert "created" not in output and "updated" not in output
+    EDN.objects.all().delete()
+    apply_config(path)
+    assert export_config() == first
+
+
+def test_edns_without_an_id_need_another_dnn_or_snssai(admin_client):
+    make_edn("", dnn="edge.example", sst=1)
+    response = admin_client.post(EDN_ADD, edn_form(edn_id=""))
+    assert shown_errors(response, "edn_id") == [
+        "Another EDN without an id has this DNN and S-NSSAI; give one of them an id."
+    ]
+    assert admin_client.post(EDN_ADD, edn_form(edn_id="", snssai_sst="2")).status_code == 302
