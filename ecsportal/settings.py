@@ -3,7 +3,11 @@
 Variables (all optional unless said otherwise):
   DEBUG            "1" turns debug mode on; anything else leaves it off.
   SECRET_KEY       required when DEBUG is off.
-  DATABASE_URL     sqlite:///path or postgres://user@host:port/name; default var/ecsportal.sqlite3.
+  DATABASE_URL     sqlite:///path or postgres://user@host:port/name; default
+                   $ECS_VAR_DIR/ecsportal.sqlite3.
+  ECS_VAR_DIR      the default database and STATIC_ROOT ($ECS_VAR_DIR/static) go here; default
+                   var/ of the checkout, or var/ of the current directory for an installed
+                   package.
   REDIS_URL        redis://host:port/db; when set, Redis is the Django cache (behind cachalot,
                    locks and rate limits); when unset, a per-process memory cache.
   ALLOWED_HOSTS    comma-separated host names; default localhost,127.0.0.1,[::1].
@@ -22,7 +26,13 @@ from django.core.exceptions import ImproperlyConfigured
 from ecsportal import apis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("ECS_VAR_DIR", BASE_DIR / "var"))
+# Where the default SQLite database and STATIC_ROOT live. A checkout (manage.py beside the
+# apps) keeps them in its own var/; an installed package (BASE_DIR is then site-packages) in
+# var/ of the directory it is started from. A relative ECS_VAR_DIR is taken from there too.
+_CHECKOUT = (BASE_DIR / "manage.py").is_file()
+VAR_DIR = Path(
+    os.environ.get("ECS_VAR_DIR") or (BASE_DIR / "var" if _CHECKOUT else Path.cwd() / "var")
+).absolute()
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -254,11 +264,26 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ECS Portal API",
     "DESCRIPTION": (
         "Edge Configuration Server (3GPP TS 23.558). EDGE-4 follows 3GPP TS 24.558 "
-        "(TS24558_Eecs_ServiceProvisioning.yaml); EDGE-6 and EDGE-10 follow TS 29.558."
+        "(TS24558_Eecs_ServiceProvisioning.yaml); EDGE-6 and EDGE-10 follow TS 29.558. "
+        "Each API is served at `/{name}/{version}/` and needs the OAuth 2.0 scope `{name}`; "
+        "its bodies are the schemas of its file (3GPP's, or ours where 3GPP's could not be "
+        "had, which reuses 3GPP's types):\n\n"
+        + "".join(
+            f"- `{api.name}` {api.version}: {api.scope_description}, {api.schema_file}\n"
+            for api in apis.SERVED
+        )
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The operations name 3GPP's schemas (ecscore's bundle) or ours; ecscore.apidoc copies
+    # them into the document, declares the security schemes (the scopes are
+    # OAUTH2_PROVIDER["SCOPES"]) and documents the token, health and metrics endpoints,
+    # which are not DRF views. After the enum hook, which rebuilds the components.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ecscore.apidoc.postprocess",
+    ],
     # Swagger UI assets come from the installed sidecar package, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

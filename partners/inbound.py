@@ -17,7 +17,6 @@ from django.utils import timezone
 from provisioning import datamodel, matching
 from provisioning.areas import plmn_key
 from provisioning.models import ECSConfiguration
-from provisioning.query import ProvisioningQuery
 
 from . import audit, cache, policy
 from .eecs_ecsserviceprovisioning import wire as edge10
@@ -35,7 +34,7 @@ class InboundAnswer:
 
 def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
     started = time.monotonic()
-    query = ProvisioningQuery.from_request(edge10.query_body(request))
+    query = datamodel.provisioning_query(edge10.query_body(request))
     canonical = cache.canonical_query(query, plmn_key(request.get("servingPlmn")), False)
     decision = policy.authorize(partner, request, query)
     if not decision.allowed:

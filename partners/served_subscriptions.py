@@ -47,7 +47,7 @@ LinkFor = Callable[[PartnerSubscription], str]
 
 
 def _query(request: dict[str, Any]) -> ProvisioningQuery:
-    return ProvisioningQuery.from_request(edge10.query_body(request))
+    return datamodel.provisioning_query(edge10.query_body(request))
 
 
 def _canonical(request: dict[str, Any], query: ProvisioningQuery) -> dict[str, Any]:

@@ -15,6 +15,9 @@ from typing import Any
 
 from ecscore.datetimes import format_datetime
 
+from .areas import UELocation, plmn_key
+from .query import ProvisioningQuery
+
 #: The 3GPP file that defines these types (TS 24.558).
 EDGE4_FILE = "TS24558_Eecs_ServiceProvisioning.yaml"
 
@@ -95,3 +98,37 @@ def edn_config_info(
 def edn_config_infos(matches: list[Any], lifetime: dt.datetime | None) -> list[dict[str, Any]]:
     """EDNConfigInfo for each match of ``matching.match`` (an EDN with the EESs it offers)."""
     return [edn_config_info(m.edn, [ees_info(e) for e in m.eess], lifetime) for m in matches]
+
+
+def _sorted_unique(values: Any) -> tuple[str, ...]:
+    return tuple(sorted({v for v in values if isinstance(v, str) and v}))
+
+
+def provisioning_query(body: dict[str, Any]) -> ProvisioningQuery:
+    """The query of an ECSServProvReq (EDGE-4), or of the same members of a partner's
+    ServProvReq (EDGE-10 reuses them): EAS ids, location, connection PLMNs, ECSPs, ACR."""
+    ac_profs = [p for p in body.get("acProfs") or [] if isinstance(p, dict)]
+    eas_ids = [
+        eas.get("easId")
+        for prof in ac_profs
+        for eas in prof.get("eass") or []
+        if isinstance(eas, dict)
+    ]
+    ecsps = list(body.get("ecspIds") or [])
+    acr = list(body.get("eecSvcContSupp") or [])
+    for prof in ac_profs:
+        ecsps += prof.get("prefEcsps") or []
+        acr += prof.get("acSvcContSupp") or []
+    plmns = [
+        plmn_key(info.get("plmnId"))
+        for info in body.get("connInfo") or []
+        if isinstance(info, dict)
+    ]
+    return ProvisioningQuery(
+        eas_ids=_sorted_unique(eas_ids),
+        location=UELocation.from_location_info(body.get("locInf")),
+        serving_plmns=_sorted_unique(plmns),
+        ecsp_ids=_sorted_unique(ecsps),
+        acr_scenarios=_sorted_unique(acr),
+        ue_id=body.get("ueId") if isinstance(body.get("ueId"), str) else None,
+    )

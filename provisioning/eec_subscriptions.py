@@ -29,15 +29,13 @@ from notifications import callbacks, worker
 
 from . import datamodel, service
 from .models import EECSubscription
-from .query import ProvisioningQuery
 
 FILE = datamodel.EDGE4_FILE
 KIND = "eec-subscription"
 
 
 def answer_now(body: dict[str, Any]) -> list[dict[str, Any]]:
-    result = service.provision(body, ProvisioningQuery.from_request(body), offline=True)
-    return (result.body or {}).get("ednCnfgInfo", [])
+    return service.provision(datamodel.provisioning_query(body), body, offline=True).edn_configs
 
 
 def digest(configs: list[dict[str, Any]]) -> str:

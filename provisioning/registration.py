@@ -1,9 +1,9 @@
-"""EES registration (EDGE-6, TS 29.558 clause 8.4.4; TS29558_Eecs_EESRegistration.yaml).
+"""EES registration (EDGE-6, TS 29.558 clause 8.4.4): registered EESs in the inventory.
 
 A registered EES sits beside the configured ones: same table, ``source = registered``, its
-3GPP ``EESProfile`` kept as sent so GET/PUT/PATCH return exactly it.  The profile is mapped
-to our EESInfo-shaped fields (``svcArea`` ServiceArea -> LocationArea5G, ``provId`` ->
-``ecspInfo``, ``appLocs`` -> DNAIs, maps -> lists) so matching treats both kinds alike.
+3GPP ``EESProfile`` kept as sent so GET/PUT/PATCH return exactly it.  The API package
+(``eecs_eesregistration.wire``) reads a request into a ``Registration``: the profile mapped to
+our EESInfo-shaped fields, so matching treats both kinds alike.
 
 A registration expires at the granted ``expTime`` (the proposed one, capped by
 ``ECS_REGISTRATION_MAX_SECONDS``; without a proposal, that maximum): an expired EES is no
@@ -13,6 +13,8 @@ longer provisioned, and ``expire_registrations`` deletes it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,52 +22,34 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ecscore import errors
-from ecscore.datetimes import format_datetime, granted_expiry
+from ecscore.datetimes import granted_expiry
 
 from .models import EDN, EES
-
-FILE = "TS29558_Eecs_EESRegistration.yaml"
 
 
 def default_max_seconds() -> int:
     return int(getattr(settings, "ECS_REGISTRATION_MAX_SECONDS", 86400))
 
 
-def service_area(area: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A 3GPP ServiceArea (EESProfile.svcArea) as LocationArea5G."""
-    if not area:
-        return None
-    top = area.get("topServAr") or {}
-    geo = area.get("geoServAr") or {}
-    out: dict[str, Any] = {}
-    nw = {k: top[k] for k in ("tais", "ncgis", "ecgis") if top.get(k)}
-    if nw:
-        out["nwAreaInfo"] = nw
-    if geo.get("geoArs"):
-        out["geographicAreas"] = geo["geoArs"]
-    if geo.get("civicAddrs"):
-        out["civicAddresses"] = geo["civicAddrs"]
-    return out or None
+@dataclass(frozen=True)
+class Registration:
+    """What an EES registers (or replaces its registration with)."""
+
+    #: EES model field values (EESInfo form), ``ees_id`` among them.
+    fields: dict[str, Any]
+    #: The EESProfile as sent, returned verbatim by GET.
+    profile: dict[str, Any]
+    #: The DNN of the EDN the profile names, if any.
+    dnn: str | None
+    #: The expiry the EES proposes (a 3GPP DateTime), if any.
+    proposed_expiry: str | None
+
+    @property
+    def ees_id(self) -> str:
+        return self.fields["ees_id"]
 
 
-def profile_fields(profile: dict[str, Any]) -> dict[str, Any]:
-    bundles = [b for infos in (profile.get("easBdlInfos") or {}).values() for b in infos]
-    return {
-        "ees_id": profile["eesId"],
-        "end_pt": profile.get("endPt"),
-        "eas_ids": list(profile.get("easIds") or []),
-        "ecsp_info": profile.get("provId", ""),
-        "svc_area": service_area(profile.get("svcArea")),
-        "dnais": list(profile.get("appLocs") or []),
-        "ees_svc_cont_supp": list(profile.get("svcContSupp") or []),
-        "eec_reg_conf": bool(profile.get("eecRegConf", False)),
-        "eas_inst_infos": list((profile.get("easInstInfo") or {}).values()),
-        "eas_bundle_infos": bundles,
-    }
-
-
-def _edn_for(profile: dict[str, Any]) -> EDN:
-    dnn = (profile.get("ednInfoSets") or {}).get("dnn")
+def _edn_for(dnn: str | None) -> EDN:
     if dnn:
         edn = EDN.objects.filter(dnn=dnn).order_by("edn_id", "pk").first()
         if edn is None:
@@ -79,13 +63,6 @@ def _edn_for(profile: dict[str, Any]) -> EDN:
         "MANDATORY_IE_MISSING",
         [{"param": "/eesProf/ednInfoSets", "reason": "needed to place the EES in an EDN"}],
     )
-
-
-def representation(ees: EES) -> dict[str, Any]:
-    body: dict[str, Any] = {"eesProf": ees.registered_profile}
-    if ees.expires_at is not None:
-        body["expTime"] = format_datetime(ees.expires_at)
-    return body
 
 
 def _check_ees_id(ees_id: str, registration_id: str | None) -> None:
@@ -111,16 +88,15 @@ def _check_ees_id(ees_id: str, registration_id: str | None) -> None:
 
 
 @transaction.atomic
-def create(body: dict[str, Any]) -> EES:
-    profile = body["eesProf"]
-    _check_ees_id(profile["eesId"], None)
+def create(registration: Registration) -> EES:
+    _check_ees_id(registration.ees_id, None)
     ees = EES(
-        edn=_edn_for(profile),
+        edn=_edn_for(registration.dnn),
         source=EES.SOURCE_REGISTERED,
         registration_id=uuid.uuid4().hex,
-        registered_profile=profile,
-        expires_at=granted_expiry(body.get("expTime"), default_max_seconds()),
-        **profile_fields(profile),
+        registered_profile=registration.profile,
+        expires_at=granted_expiry(registration.proposed_expiry, default_max_seconds()),
+        **registration.fields,
     )
     ees._change_reason = "EES registration"
     try:
@@ -128,7 +104,7 @@ def create(body: dict[str, Any]) -> EES:
             ees.save()
     except IntegrityError as exc:  # the same eesId, configured or registered meanwhile
         raise errors.Forbidden(
-            f"EES {profile['eesId']!r} is already known to this ECS.",
+            f"EES {registration.ees_id!r} is already known to this ECS.",
             "EES_ALREADY_REGISTERED",
         ) from exc
     return ees
@@ -146,37 +122,24 @@ def get(registration_id: str) -> EES:
 
 
 @transaction.atomic
-def replace(registration_id: str, body: dict[str, Any]) -> EES:
+def update(registration_id: str, build: Callable[[EES], Registration]) -> EES:
+    """Replace a registration with ``build(current EES)`` (a PUT, or a PATCH merged onto it)."""
     ees = get(registration_id)
-    profile = body["eesProf"]
-    if profile["eesId"] != ees.ees_id:
+    registration = build(ees)
+    if registration.ees_id != ees.ees_id:
         raise errors.InvalidRequest(
             "eesId cannot change in an update.",
             "INVALID_MSG_FORMAT",
             [{"param": "/eesProf/eesId", "reason": f"must stay {ees.ees_id!r}"}],
         )
-    for field, value in profile_fields(profile).items():
+    for field, value in registration.fields.items():
         setattr(ees, field, value)
-    ees.edn = _edn_for(profile)
-    ees.registered_profile = profile
-    ees.expires_at = granted_expiry(body.get("expTime"), default_max_seconds())
+    ees.edn = _edn_for(registration.dnn)
+    ees.registered_profile = registration.profile
+    ees.expires_at = granted_expiry(registration.proposed_expiry, default_max_seconds())
     ees._change_reason = "EES registration update"
     ees.save()
     return ees
-
-
-@transaction.atomic
-def patch(registration_id: str, body: dict[str, Any]) -> EES:
-    """JSON merge patch (RFC 7396) of EESRegistrationPatch: eesProf and/or expTime."""
-    ees = get(registration_id)
-    merged: dict[str, Any] = {"eesProf": ees.registered_profile}
-    if "eesProf" in body:
-        merged["eesProf"] = body["eesProf"]
-    if "expTime" in body:
-        merged["expTime"] = body["expTime"]  # null removes: the maximum period applies
-    elif ees.expires_at is not None:
-        merged["expTime"] = format_datetime(ees.expires_at)
-    return replace(registration_id, merged)
 
 
 @transaction.atomic

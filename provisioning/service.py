@@ -12,8 +12,6 @@ from typing import Any
 
 from django.utils import timezone
 
-from ecscore.datetimes import format_datetime, parse_datetime
-
 from . import datamodel, matching, sources
 from .models import ECSConfiguration
 from .query import ProvisioningQuery
@@ -21,9 +19,13 @@ from .query import ProvisioningQuery
 
 @dataclass
 class ProvisioningAnswer:
-    status: int  # 200, 204 or 503
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    """What we provision: EDNConfigInfo objects, ours first -- or why there are none."""
+
+    #: 200 (``edn_configs``), 204 (nothing matches), 503 (a source that should answer could
+    #: not; ``retry_after`` seconds).
+    status: int
+    edn_configs: list[dict[str, Any]] = field(default_factory=list)
+    retry_after: int | None = None
 
 
 def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -41,18 +43,15 @@ def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[di
     return merged
 
 
-def _cap_lifetimes(configs: list[dict[str, Any]], latest: dt.datetime) -> None:
-    """No lifetime we hand out is later than ``latest``."""
-    for cfg in configs:
-        current = parse_datetime(cfg.get("lifeTime", ""))
-        if current is None or current > latest:
-            cfg["lifeTime"] = format_datetime(latest)
-
-
 def provision(
-    body: dict[str, Any], query: ProvisioningQuery | None = None, offline: bool = False
+    query: ProvisioningQuery, forwarded: dict[str, Any] | None = None, offline: bool = False
 ) -> ProvisioningAnswer:
-    query = query or ProvisioningQuery.from_request(body)
+    """Match ``query`` locally, then ask every registered source.
+
+    ``forwarded``: the request's filters in 3GPP form (an ECSServProvReq's members), for
+    sources that pass them on (a partner ECS). ``offline``: sources answer only from what is
+    at hand (no network), as when evaluating subscriptions.
+    """
     config = ECSConfiguration.current()
     home = config.home_plmn_keys()
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
@@ -61,19 +60,17 @@ def provision(
     unavailable = False
     retry_after: int | None = None
     context = sources.SourceContext(
-        body=body, home_plmns=home, local_match_count=len(local), offline=offline
+        body=forwarded or {}, home_plmns=home, local_match_count=len(local), offline=offline
     )
     for source in sources.registered():
         result = source.gather(query, context)
-        if result.expires is not None:
-            _cap_lifetimes(result.edn_configs, result.expires)
         remote.extend(result.edn_configs)
         unavailable = unavailable or result.unavailable
         if result.retry_after is not None:
             retry_after = max(retry_after or 0, result.retry_after)
     merged = _merge(local, remote)
     if merged:
-        return ProvisioningAnswer(200, {"ednCnfgInfo": merged})
+        return ProvisioningAnswer(200, merged)
     if unavailable:
-        return ProvisioningAnswer(503, headers={"Retry-After": str(retry_after or 5)})
+        return ProvisioningAnswer(503, retry_after=retry_after or 5)
     return ProvisioningAnswer(204)

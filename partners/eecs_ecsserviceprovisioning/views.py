@@ -1,18 +1,17 @@
-"""EDGE-10 as we serve it to partner ECSs (see partners/eecs_ecsserviceprovisioning/openapi/)."""
+"""EDGE-10 as we serve it to partner ECSs (our OpenAPI file is in openapi/ beside this module)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.authentication import OAuth2ClientAuthentication
-from ecscore import errors
+from ecscore import apidoc, errors
 from ecscore.problems import ProblemException, problem_response, status_of
 from ecscore.views import ThreeGPPAPIView
 
@@ -56,14 +55,16 @@ class PartnerProvisioningRequestView(PartnerAPIView):
         description="Body ServProvReq, answer ServProvResp; see "
         "partners/eecs_ecsserviceprovisioning/openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml. "
         "Credentials: Authorization: Bearer <token>.",
-        request=OpenApiTypes.OBJECT,
+        request=apidoc.body(*edge10.REQUEST_SCHEMA),
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvResp"),
+            (200, apidoc.JSON): apidoc.answer(
+                *edge10.RESPONSE_SCHEMA, "The service provisioning information."
+            ),
             204: OpenApiResponse(description="No EDN matches."),
-            401: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
-            403: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
-            429: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS),
         },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
         tags=["EDGE-10 partner ECS"],
     )
     def post(self, request: Request) -> Response:
@@ -100,8 +101,15 @@ class PartnerSubscriptionsView(PartnerAPIView):
         summary="A partner ECS subscribes to service provisioning information (EDGE-10).",
         description="Body ServProvSubsc; notifications ServProvNotif to its "
         "notificationDestination. See partners/eecs_ecsserviceprovisioning/openapi/.",
-        request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        request=apidoc.body(*edge10.SUBSCRIPTION_SCHEMA),
+        responses={
+            (201, apidoc.JSON): apidoc.answer(
+                *edge10.SUBSCRIPTION_SCHEMA, "The subscription, created."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS),
+        },
+        parameters=[apidoc.location(201), apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
         tags=TAGS,
     )
     def post(self, request: Request) -> Response:
@@ -122,8 +130,15 @@ class PartnerSubscriptionView(PartnerAPIView):
 
     @extend_schema(
         operation_id="UpdateIndEcsServProvSubsc",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        request=apidoc.body(*edge10.SUBSCRIPTION_SCHEMA),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                *edge10.SUBSCRIPTION_SCHEMA, "The subscription, replaced."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
         tags=TAGS,
     )
     def put(self, request: Request, subscription_id: str) -> Response:
@@ -136,8 +151,15 @@ class PartnerSubscriptionView(PartnerAPIView):
 
     @extend_schema(
         operation_id="ModifyIndEcsServProvSubsc",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="ServProvSubsc")},
+        request=apidoc.body(*edge10.SUBSCRIPTION_PATCH_SCHEMA, apidoc.MERGE_PATCH_JSON),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                *edge10.SUBSCRIPTION_SCHEMA, "The subscription, modified."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
         tags=TAGS,
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
@@ -150,7 +172,16 @@ class PartnerSubscriptionView(PartnerAPIView):
         sub = served_subscriptions.patch(partner, subscription_id, changes)
         return Response(served_subscriptions.representation(sub))
 
-    @extend_schema(operation_id="DeleteIndEcsServProvSubsc", responses={204: None}, tags=TAGS)
+    @extend_schema(
+        operation_id="DeleteIndEcsServProvSubsc",
+        responses={
+            204: OpenApiResponse(description="The subscription was deleted."),
+            **apidoc.problems(*apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
+        tags=TAGS,
+    )
     def delete(self, request: Request, subscription_id: str) -> Response:
         served_subscriptions.delete(partner_of(request), subscription_id)
         return Response(status=204)
@@ -164,8 +195,13 @@ class PartnerNotificationsView(PartnerAPIView):
 
     @extend_schema(
         operation_id="EcsServProvNotify",
-        request=OpenApiTypes.OBJECT,
-        responses={204: OpenApiResponse(description="The cached answer was replaced.")},
+        request=apidoc.body(*edge10.NOTIFICATION_SCHEMA),
+        responses={
+            204: OpenApiResponse(description="The cached answer was replaced."),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.partner_security(API.scope),
         tags=TAGS,
     )
     def post(self, request: Request) -> Response:

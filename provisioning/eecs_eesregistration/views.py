@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.authentication import check_identity
 from access.models import APIClient
+from ecscore import apidoc
 from ecscore.problems import ProblemException
 from ecscore.views import ThreeGPPAPIView
 
 from .. import registration
-from . import API
+from . import API, wire
 
 
 class EESRegistrationMixin:
@@ -29,7 +29,7 @@ class EESRegistrationMixin:
         return ees
 
     def registration_response(self, ees, status: int, **headers: str) -> Response:
-        return Response(registration.representation(ees), status=status, headers=headers)
+        return Response(wire.representation(ees), status=status, headers=headers)
 
 
 class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
@@ -40,14 +40,21 @@ class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
     @extend_schema(
         operation_id="CreateEESRegistration",
         summary="Register an EES (EDGE-6).",
-        request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="EESRegistration")},
+        request=apidoc.body(API.schema_file, "EESRegistration"),
+        responses={
+            (201, apidoc.JSON): apidoc.answer(
+                API.schema_file, "EESRegistration", "The EES is registered."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS),
+        },
+        parameters=[apidoc.location(201), apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-6 EES registration"],
     )
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
         check_identity(request, APIClient.KIND_EES, body["eesProf"]["eesId"])
-        ees = registration.create(body)
+        ees = registration.create(wire.registration(body))
         location = request.build_absolute_uri(
             reverse(f"{API.name}:registration", args=[ees.registration_id])
         )
@@ -62,7 +69,14 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
 
     @extend_schema(
         operation_id="GetIndEESReg",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                API.schema_file, "EESRegistration", "The EES registration."
+            ),
+            **apidoc.problems(*apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-6 EES registration"],
     )
     def get(self, request: Request, registration_id: str) -> Response:
@@ -70,20 +84,35 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
 
     @extend_schema(
         operation_id="UpdateIndEESReg",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        request=apidoc.body(API.schema_file, "EESRegistration"),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                API.schema_file, "EESRegistration", "The EES registration, replaced."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-6 EES registration"],
     )
     def put(self, request: Request, registration_id: str) -> Response:
         self.owned_registration(request, registration_id)
         self.request_schema = (API.schema_file, "EESRegistration")
         body = self.validated_body(request)
-        return self.registration_response(registration.replace(registration_id, body), 200)
+        reg = wire.registration(body)
+        return self.registration_response(registration.update(registration_id, lambda _: reg), 200)
 
     @extend_schema(
         operation_id="ModifyIndEESReg",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        request=apidoc.body(API.schema_file, "EESRegistrationPatch", apidoc.MERGE_PATCH_JSON),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                API.schema_file, "EESRegistration", "The EES registration, modified."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-6 EES registration"],
     )
     def patch(self, request: Request, registration_id: str) -> Response:
@@ -92,10 +121,18 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
         self.owned_registration(request, registration_id)
         self.request_schema = (API.schema_file, "EESRegistrationPatch")
         body = self.validated_body(request)
-        return self.registration_response(registration.patch(registration_id, body), 200)
+        ees = registration.update(registration_id, lambda current: wire.patched(current, body))
+        return self.registration_response(ees, 200)
 
     @extend_schema(
-        operation_id="DeleteIndEESReg", responses={204: None}, tags=["EDGE-6 EES registration"]
+        operation_id="DeleteIndEESReg",
+        responses={
+            204: OpenApiResponse(description="The EES registration was deleted."),
+            **apidoc.problems(*apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
+        tags=["EDGE-6 EES registration"],
     )
     def delete(self, request: Request, registration_id: str) -> Response:
         self.owned_registration(request, registration_id)

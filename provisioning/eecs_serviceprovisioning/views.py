@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.authentication import check_identity
 from access.models import APIClient
+from ecscore import apidoc
 from ecscore.problems import ProblemException, problem_response
 from ecscore.views import ThreeGPPAPIView
 
+from .. import datamodel, service
 from .. import eec_subscriptions as subscriptions
-from .. import service
 from . import API
 
 EDGE4_FILE = API.schema_file
@@ -33,27 +33,32 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
         summary="Request service provisioning information (EDGE-4).",
         description="Body ECSServProvReq, answer ECSServProvResp, as 3GPP TS 24.558 defines "
         "them in TS24558_Eecs_ServiceProvisioning.yaml.",
-        request=OpenApiTypes.OBJECT,
+        request=apidoc.body(EDGE4_FILE, "ECSServProvReq"),
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="ECSServProvResp"),
+            (200, apidoc.JSON): apidoc.answer(
+                EDGE4_FILE, "ECSServProvResp", "The service provisioning information."
+            ),
             204: OpenApiResponse(description="Nothing matches the request."),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
-            503: OpenApiResponse(OpenApiTypes.OBJECT, description="ProblemDetails"),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 503),
         },
+        parameters=[apidoc.retry_after(429, 503)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-4 service provisioning"],
     )
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
         check_identity(request, APIClient.KIND_EEC, body["eecId"])
-        answer = service.provision(body)
+        answer = service.provision(datamodel.provisioning_query(body), body)
         if answer.status == 503:
             return problem_response(
                 503,
                 "No local EDN matches and a partner ECS that should answer could not.",
                 "SERVICE_UNAVAILABLE",
-                headers=answer.headers,
+                headers={"Retry-After": str(answer.retry_after)},
             )
-        return Response(answer.body, status=answer.status, headers=answer.headers)
+        if answer.status == 204:
+            return Response(status=204)
+        return Response({"ednCnfgInfo": answer.edn_configs})
 
 
 def _subscription_link(request: Request):
@@ -73,8 +78,15 @@ class ServiceProvisioningSubscriptionsView(ThreeGPPAPIView):
 
     @extend_schema(
         operation_id="CreateServProvSub",
-        request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT},
+        request=apidoc.body(EDGE4_FILE, "ECSServProvSubscription"),
+        responses={
+            (201, apidoc.JSON): apidoc.answer(
+                EDGE4_FILE, "ECSServProvSubscription", "The subscription, created."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS),
+        },
+        parameters=[apidoc.location(201), apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-4 subscriptions"],
     )
     def post(self, request: Request) -> Response:
@@ -103,8 +115,15 @@ class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
 
     @extend_schema(
         operation_id="UpdateIndServProvSub",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        request=apidoc.body(EDGE4_FILE, "ECSServProvSubscription"),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                EDGE4_FILE, "ECSServProvSubscription", "The subscription, replaced."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-4 subscriptions"],
     )
     def put(self, request: Request, subscription_id: str) -> Response:
@@ -115,8 +134,15 @@ class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
 
     @extend_schema(
         operation_id="ModifyIndServProvSub",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        request=apidoc.body(EDGE4_FILE, "ECSServProvSubscriptionPatch", apidoc.MERGE_PATCH_JSON),
+        responses={
+            (200, apidoc.JSON): apidoc.answer(
+                EDGE4_FILE, "ECSServProvSubscription", "The subscription, modified."
+            ),
+            **apidoc.problems(*apidoc.BODY_ERRORS, *apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
         tags=["EDGE-4 subscriptions"],
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
@@ -128,7 +154,14 @@ class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
         return Response(subscriptions.representation(sub))
 
     @extend_schema(
-        operation_id="DeleteIndServProvSub", responses={204: None}, tags=["EDGE-4 subscriptions"]
+        operation_id="DeleteIndServProvSub",
+        responses={
+            204: OpenApiResponse(description="The subscription was deleted."),
+            **apidoc.problems(*apidoc.CALL_ERRORS, 404),
+        },
+        parameters=[apidoc.retry_after(429)],
+        auth=apidoc.token_security(API.scope),
+        tags=["EDGE-4 subscriptions"],
     )
     def delete(self, request: Request, subscription_id: str) -> Response:
         subscriptions.delete(subscription_id)

@@ -1,4 +1,6 @@
-"""T-EES discovery (EDGE-6, TS 23.558 clause 8.8.3.3; TS29558_Eecs_TargetEESDiscovery.yaml).
+"""The T-EES discovery wire format (EDGE-6, TS 23.558 clause 8.8.3.3).
+
+TS29558_Eecs_TargetEESDiscovery.yaml: its query parameters, read into a provisioning query.
 
 An S-EES asks which EESs can serve a UE's application elsewhere.  The query parameters are
 turned into the same provisioning query as an EEC's request and answered through the same
@@ -17,10 +19,11 @@ from django.http import QueryDict
 
 from ecscore import errors, schemas
 
-from . import areas
-from .query import ProvisioningQuery
+from .. import areas, datamodel
+from ..query import ProvisioningQuery
+from . import API
 
-FILE = "TS29558_Eecs_TargetEESDiscovery.yaml"
+FILE = API.schema_file
 PARAMS = {
     "ees-id",
     "eas-id",
@@ -140,7 +143,7 @@ def parse(params: QueryDict) -> tuple[dict[str, Any], ProvisioningQuery, dict[st
     if params.get("ue-id"):
         body["ueId"] = params["ue-id"]
     options = {"source_ees": params["ees-id"], "target_dnai": params.get("target-dnai")}
-    query = dataclasses.replace(ProvisioningQuery.from_request(body), location=ue_location(area))
+    query = dataclasses.replace(datamodel.provisioning_query(body), location=ue_location(area))
     return body, query, options
 
 

@@ -20,8 +20,8 @@ from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from partners.cache import cache_key, canonical_query
-from provisioning import discovery
-from provisioning.query import ProvisioningQuery
+from provisioning import datamodel
+from provisioning.eecs_targeteesdiscovery import wire as discovery
 from tests.builders import EDGE4_FILE
 from tests.openapi import assert_valid
 
@@ -150,7 +150,7 @@ def render(ask: Ask, data: st.DataObject, serving: tuple[str, str] | None = None
 
 
 def key(body: dict, serving: tuple[str, str] | None = None, share_ue_id: bool = False) -> str:
-    query = ProvisioningQuery.from_request(body)
+    query = datamodel.provisioning_query(body)
     serving_key = f"{serving[0]}-{serving[1]}" if serving else None
     return cache_key(canonical_query(query, serving_key, share_ue_id))
 

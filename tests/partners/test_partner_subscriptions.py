@@ -27,8 +27,8 @@ from notifications import worker
 from notifications.models import Notification
 from partners import cache
 from partners.models import PartnerSubscription, ProvisioningCacheEntry, RetrievalAudit
+from provisioning import datamodel
 from provisioning.models import EES
-from provisioning.query import ProvisioningQuery
 from tests.builders import (
     EDGE4_FILE,
     MERGE_PATCH,
@@ -383,7 +383,7 @@ def cached(client):
         subscribe=True,
         max_lifetime=3600,
     )
-    query = ProvisioningQuery.from_request(eec_request())
+    query = datamodel.provisioning_query(eec_request())
     canonical = cache.canonical_query(query, None, False)
     answer = [edn_config_json("edge.partner", PARTNER_EES, lifetime=in_seconds(300))]
     entry = cache.store(
