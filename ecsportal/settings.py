@@ -222,6 +222,9 @@ ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOF
 # A worker's claim on a notification it is delivering; after a crash the claim lapses and
 # another worker (or the restarted one) delivers it again.
 ECS_NOTIFICATION_LEASE_SECONDS = float(os.environ.get("ECS_NOTIFICATION_LEASE_SECONDS", "60"))
+# A worker's claim on the change events it is evaluating (provisioning.changes); after a crash
+# the claim lapses and another worker (or the restarted one) evaluates them again.
+ECS_CHANGE_LEASE_SECONDS = float(os.environ.get("ECS_CHANGE_LEASE_SECONDS", "300"))
 ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
 # How partners reach this ECS (for the callbacks of our partner subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")

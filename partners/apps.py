@@ -9,7 +9,7 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import worker
-        from provisioning import signals, sources
+        from provisioning import changes, sources
 
         from . import (
             cache,
@@ -22,9 +22,7 @@ class PartnersConfig(AppConfig):
 
         edge10.register_schemas()
         sources.register(PartnerSource())
-        signals.inventory_changed.connect(
-            served_subscriptions.on_inventory_changed, dispatch_uid="partner-subscriptions"
-        )
+        changes.register_evaluator("partner-subscriptions", served_subscriptions.evaluate)
         worker.register_header_resolver(
             served_subscriptions.TOKEN_REF, served_subscriptions.bearer_for_partner
         )

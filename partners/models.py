@@ -386,6 +386,21 @@ class PartnerSubscription(models.Model):
         return f"{self.partner} {self.subscription_id}"
 
 
+class PartnerSubscriptionKey(models.Model):
+    """Index: what a partner subscription asks for (``provisioning.subscription_index``)."""
+
+    subscription = models.ForeignKey(
+        PartnerSubscription, on_delete=models.CASCADE, related_name="index_keys"
+    )
+    key = models.CharField(max_length=300)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "subscription"], name="partnersubkey_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class RetrievalAudit(models.Model):
     """One service provisioning information retrieval, in either direction."""
 

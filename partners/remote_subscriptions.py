@@ -26,6 +26,7 @@ from django.utils import timezone
 from ecscore import errors, outbound
 from ecscore.datetimes import parse_datetime
 from provisioning import signals
+from provisioning.scope import NOTHING, of_query
 
 from . import audit, cache, tokens
 from .eecs_ecsserviceprovisioning import wire as edge10
@@ -173,5 +174,14 @@ def receive(partner: PartnerECS, body: dict[str, Any]) -> int:
             )
         )
     audit.write(rows)
-    signals.changed(ProvisioningCacheEntry)
+    # Only the subscriptions that ask what these entries answer can see another answer.
+    change = NOTHING
+    for entry in entries:
+        query = entry.query or {}
+        change = change.merge(
+            of_query(
+                query.get("easIds") or (), query.get("location") or (), query.get("points") or ()
+            )
+        )
+    signals.changed(ProvisioningCacheEntry, change)
     return len(entries)

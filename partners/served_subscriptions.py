@@ -5,10 +5,11 @@ A partner's ``ServProvSubsc`` is a ``ServProvReq`` (the query whose answer it wa
 (``policy.authorize``: enabled partner, its own ``reqEcsId``, a covering policy, the rate).
 Only the partner that created a subscription can see, change or delete it.
 
-Whenever what we provision changes (``signals.inventory_changed``, inside the change's
-transaction) every live partner subscription is evaluated again with our own EDNs only --
-never partner cache entries, so two subscribing ECSs can never notify each other in a loop
--- and disclosed as the partner's covering policy allows.  Where the answer changed
+Whenever what we provision changes, the worker evaluates the change's scope
+(``provisioning.changes``): the live partner subscriptions it can reach (found through their
+index keys, ``PartnerSubscriptionKey``) are evaluated again with our own EDNs only -- never
+partner cache entries, so two subscribing ECSs can never notify each other in a loop -- and
+disclosed as the partner's covering policy allows.  Where the answer changed
 (lifetimes ignored) and is not empty, a ``ServProvNotif`` goes into the outbox with the
 credential we present to that partner.
 """
@@ -29,15 +30,22 @@ from django.utils import timezone
 from ecscore import errors, schemas
 from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
-from provisioning import datamodel, matching
+from provisioning import datamodel, matching, subscription_index
 from provisioning.areas import plmn_key
 from provisioning.eec_subscriptions import digest, merge_patch
 from provisioning.models import ECSConfiguration
 from provisioning.query import ProvisioningQuery
+from provisioning.scope import EVERYTHING, ChangeScope
 
 from . import audit, cache, policy, tokens
 from .eecs_ecsserviceprovisioning import wire as edge10
-from .models import AuthorizationPolicy, PartnerECS, PartnerSubscription, RetrievalAudit
+from .models import (
+    AuthorizationPolicy,
+    PartnerECS,
+    PartnerSubscription,
+    PartnerSubscriptionKey,
+    RetrievalAudit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +184,9 @@ def create(partner: PartnerECS, body: dict[str, Any]) -> PartnerSubscription:
             expires_at=expires_at,
             digest=digest(configs),
         )
+        subscription_index.store(
+            PartnerSubscriptionKey, sub, _query(edge10.subscription_request(body))
+        )
         _audit_allowed(partner, body, f"subscription {sub.subscription_id} created", len(configs))
     return sub
 
@@ -203,6 +214,9 @@ def replace(partner: PartnerECS, subscription_id: str, body: dict[str, Any]) -> 
         sub.expires_at = expires_at
         sub.digest = digest(configs)
         sub.save()
+        subscription_index.store(
+            PartnerSubscriptionKey, sub, _query(edge10.subscription_request(body))
+        )
         _audit_allowed(partner, body, f"subscription {subscription_id} updated", len(configs))
     return sub
 
@@ -224,12 +238,27 @@ def delete(partner: PartnerECS, subscription_id: str) -> None:
     worker.cancel([subscription_id], "subscription deleted")
 
 
+def evaluate(scope: ChangeScope) -> int:
+    """Notify the live partner subscriptions ``scope`` can reach whose answer changed."""
+    if scope.everything:
+        ids = PartnerSubscription.objects.order_by("pk").values_list("pk", flat=True)
+        batches = [list(ids)]
+    else:
+        batches = subscription_index.candidate_ids(PartnerSubscriptionKey, scope)
+    return sum(_evaluate_batch(batch) for batch in batches)
+
+
 def evaluate_all() -> int:
     """Notify every live partner subscription whose answer changed; returns how many."""
+    return evaluate(EVERYTHING)
+
+
+@transaction.atomic
+def _evaluate_batch(ids: list[int]) -> int:
     notified = 0
-    live = PartnerSubscription.objects.filter(expires_at__gt=timezone.now()).select_related(
-        "partner"
-    )
+    live = PartnerSubscription.objects.filter(
+        pk__in=ids, expires_at__gt=timezone.now()
+    ).select_related("partner")
     for sub in live.order_by("pk"):
         configs = answer_now(sub.partner, sub.body)
         new_digest = digest(configs)
@@ -249,10 +278,6 @@ def evaluate_all() -> int:
         )
         notified += 1
     return notified
-
-
-def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
-    evaluate_all()
 
 
 @transaction.atomic

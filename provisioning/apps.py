@@ -11,14 +11,16 @@ class ProvisioningConfig(AppConfig):
         from notifications import worker
 
         from . import (
+            changes,
             configsection,  # noqa: F401  (registers the ecs/edns file sections)
             eec_subscriptions,
             registration,
             signals,
         )
 
-        signals.inventory_changed.connect(
-            eec_subscriptions.on_inventory_changed, dispatch_uid="eec-subscriptions"
-        )
+        # A change records an event in its transaction; the worker evaluates the events.
+        signals.inventory_changed.connect(changes.record, dispatch_uid="change-events")
+        changes.register_evaluator("eec-subscriptions", eec_subscriptions.evaluate)
+        worker.register_periodic("evaluate-changes", changes.process_pending, 0)
         worker.register_periodic("expire-registrations", registration.expire_registrations, 2)
         worker.register_periodic("expire-subscriptions", eec_subscriptions.expire, 10)

@@ -1,11 +1,14 @@
 """EEC service provisioning subscriptions (TS 24.558 clause 7.2.3; subscribe-notify model).
 
-A subscription keeps the EEC's filters and a digest of the provisioning information it
-would receive now.  Whenever what we provision changes (``signals.inventory_changed``: an
-admin edit, ``ecs_apply``, an EES registering, updating or expiring, a partner's
-notification), every live subscription is evaluated again inside the same transaction;
-where the information changed, a ``ServProvNotification`` goes into the outbox, so it
-commits or rolls back with the change and the worker delivers it.
+A subscription keeps the EEC's filters, their index keys (``subscription_index``) and a
+digest of the provisioning information it would receive now.  Whenever what we provision
+changes (an admin edit, ``ecs_apply``, an EES registering, updating or expiring, a partner's
+notification), the change is recorded as a change event (``provisioning.changes``) and the
+worker calls ``evaluate`` with its scope: only the subscriptions the scope can reach are
+evaluated again, in batches, each batch in one transaction; where the information changed,
+a ``ServProvNotification`` goes into the outbox in that transaction and the worker delivers
+it.  ``evaluate_all`` (the scope ``EVERYTHING``) is the full re-evaluation: the repair
+command and the tests' oracle.
 
 Evaluation never calls a partner: it uses our own EDNs and fresh partner cache entries.
 An answer with no EDN cannot be notified (``ednCnfgInfo`` has at least one item), so the
@@ -27,8 +30,10 @@ from ecscore import errors, schemas
 from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
 
-from . import datamodel, service
-from .models import EECSubscription
+from . import datamodel, service, subscription_index
+from .models import EECSubscription, EECSubscriptionKey
+from .query import ProvisioningQuery
+from .scope import EVERYTHING, ChangeScope
 
 FILE = datamodel.EDGE4_FILE
 KIND = "eec-subscription"
@@ -94,6 +99,7 @@ def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
         digest=digest(answer_now(body)),
     )
     sub.save()
+    subscription_index.store(EECSubscriptionKey, sub, datamodel.provisioning_query(body))
     if body.get("requestTestNotification"):
         _test_notification(sub, link_for(sub))
     return sub
@@ -122,6 +128,7 @@ def replace(subscription_id: str, body: dict[str, Any], link_for: Any) -> EECSub
     sub.expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
     sub.digest = digest(answer_now(body))
     sub.save()
+    subscription_index.store(EECSubscriptionKey, sub, datamodel.provisioning_query(body))
     if body.get("requestTestNotification"):
         _test_notification(sub, link_for(sub))
     return sub
@@ -159,12 +166,48 @@ def delete(subscription_id: str) -> None:
     worker.cancel([subscription_id], "subscription deleted")
 
 
+def evaluate(scope: ChangeScope) -> int:
+    """Notify the live subscriptions ``scope`` can reach whose information changed."""
+    notified = 0
+    answers: dict[ProvisioningQuery, list[dict[str, Any]]] = {}
+    if scope.everything:
+        batches = _all_ids()
+    else:
+        batches = subscription_index.candidate_ids(EECSubscriptionKey, scope)
+    for ids in batches:
+        notified += _evaluate_batch(ids, answers)
+    return notified
+
+
 def evaluate_all() -> int:
     """Notify every live subscription whose provisioning information changed."""
+    return evaluate(EVERYTHING)
+
+
+def _all_ids(batch: int = subscription_index.BATCH):
+    last = 0
+    while True:
+        ids = list(
+            EECSubscription.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+@transaction.atomic
+def _evaluate_batch(ids: list[int], answers: dict[ProvisioningQuery, list[dict[str, Any]]]) -> int:
     notified = 0
-    live = EECSubscription.objects.filter(expires_at__gt=timezone.now())
+    live = EECSubscription.objects.filter(pk__in=ids, expires_at__gt=timezone.now())
     for sub in live.order_by("pk"):
-        configs = answer_now(sub.body)
+        query = datamodel.provisioning_query(sub.body)
+        # Subscriptions that ask the same (one cell, one application) get the same answer.
+        configs = answers.get(query)
+        if configs is None:
+            configs = answers[query] = answer_now(sub.body)
         new_digest = digest(configs)
         if new_digest == sub.digest:
             continue
@@ -179,10 +222,6 @@ def evaluate_all() -> int:
             )
             notified += 1
     return notified
-
-
-def on_inventory_changed(sender: Any, **kwargs: Any) -> None:
-    evaluate_all()
 
 
 @transaction.atomic

@@ -25,7 +25,7 @@ from ecscore import schemas
 from ecscore.history import change_log
 from ecscore.memo import TableMemo
 
-from . import areas, signals
+from . import areas, scope, signals
 from .datamodel import EDGE4_FILE, FIELD_TO_MEMBER, ees_info
 from .querysets import EESManager
 
@@ -214,7 +214,7 @@ class ECSConfiguration(models.Model):
         self.pk = 1  # one row: the ECS has one identity
         with transaction.atomic():
             super().save(*args, **kwargs)
-            signals.changed(ECSConfiguration)
+            signals.changed(ECSConfiguration, scope.EVERYTHING)  # home PLMNs, lifetime
 
     @classmethod
     def load(cls) -> ECSConfiguration:
@@ -343,9 +343,14 @@ class EDN(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.snssai_sd = (self.snssai_sd or "").upper()
         with transaction.atomic():
+            before = (
+                EDN.objects.filter(pk=self.pk).values_list("edn_topo_srv_area", flat=True).first()
+                if self.pk
+                else None
+            )
             super().save(*args, **kwargs)
             reindex_edn(self)
-            signals.changed(EDN)
+            signals.changed(EDN, edn_reach(self.pk, [before, self.edn_topo_srv_area]))
 
 
 class EES(models.Model):
@@ -451,23 +456,35 @@ class EES(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():
-            previous_edn = (
-                EES.objects.filter(pk=self.pk).values_list("edn_id", flat=True).first()
+            previous = (
+                EES.objects.filter(pk=self.pk).values(*FIELD_TO_MEMBER, "edn_id").first()
                 if self.pk
                 else None
             )
+            previous_edn = previous["edn_id"] if previous else None
             # EDN rows first, in a fixed order, so that concurrent saves cannot deadlock.
             for edn_id in sorted({self.edn_id, previous_edn} - {None}):
                 lock_edn(edn_id)
             super().save(*args, **kwargs)
+            if previous is not None and previous == {
+                **{f: getattr(self, f) for f in FIELD_TO_MEMBER},
+                "edn_id": self.edn_id,
+            }:
+                return  # nothing any answer shows changed (a refresh, a new expiry)
             reindex_ees(self)
-            reindex_edn(self.edn, own_area=False)
+            change = ees_reach(self.eas_ids, self.svc_area, self.edn_id)
+            if reindex_edn(self.edn, own_area=False):
+                change = change.merge(edn_reach(self.edn_id))
+            if previous is not None:
+                change = change.merge(
+                    ees_reach(previous["eas_ids"], previous["svc_area"], previous_edn)
+                )
             if previous_edn is not None and previous_edn != self.edn_id:
                 # The EDN it left no longer serves this EES's PLMNs.
                 old = EDN.objects.filter(pk=previous_edn).first()
-                if old is not None:
-                    reindex_edn(old, own_area=False)
-            signals.changed(EES)
+                if old is not None and reindex_edn(old, own_area=False):
+                    change = change.merge(edn_reach(previous_edn))
+            signals.changed(EES, change)
 
 
 class EESApplication(models.Model):
@@ -590,8 +607,9 @@ def lock_edn(edn_id: int | None) -> None:
         list(EDN.objects.select_for_update().filter(pk=edn_id).values_list("pk", flat=True))
 
 
-def reindex_edn(edn: EDN, own_area: bool = True) -> None:
-    """Rebuild an EDN's index rows: its area keys and the PLMNs it serves.
+def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
+    """Rebuild an EDN's index rows: its area keys and the PLMNs it serves. True when the
+    PLMNs it serves changed.
 
     ``own_area=False`` is for a change to one of its EESs, which cannot change the EDN's own
     area keys: only the served PLMNs are recomputed, and written only when they changed.
@@ -622,10 +640,12 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> None:
     if own_area:
         AreaKey.objects.filter(edn=edn).delete()
         AreaKey.objects.bulk_create(area_keys)
-    elif set(EDNPlmn.objects.filter(edn=edn).values_list("plmn", flat=True)) == served:
-        return
-    EDNPlmn.objects.filter(edn=edn).delete()
-    EDNPlmn.objects.bulk_create(plmns)
+    same = set(EDNPlmn.objects.filter(edn=edn).values_list("plmn", flat=True)) == served
+    if not same:
+        EDNPlmn.objects.filter(edn=edn).delete()
+        EDNPlmn.objects.bulk_create(plmns)
+    # What the EDN serves changed: every EES in it may now answer other requests.
+    return not same or "serves_home" in changed
 
 
 class EECSubscription(models.Model):
@@ -655,6 +675,66 @@ class EECSubscription(models.Model):
         return f"{self.subscription_id} ({self.eec_id})"
 
 
+def ees_reach(
+    eas_ids: list[str], svc_area: dict[str, Any] | None, edn_id: int | None
+) -> scope.ChangeScope:
+    """The requests an EES in this state can answer (it takes its EDN's area when it has
+    none of its own)."""
+    edn_area = None
+    if edn_id is not None and not areas.restricts(svc_area):
+        edn_area = EDN.objects.filter(pk=edn_id).values_list("edn_topo_srv_area", flat=True).first()
+    return scope.of_ees(eas_ids, svc_area, edn_area)
+
+
+def edn_reach(edn_id: int | None, edn_areas: Iterable[Any] | None = None) -> scope.ChangeScope:
+    """The requests any EES of an EDN can answer, with each of ``edn_areas`` as the EDN's
+    area (default: its area now)."""
+    if edn_id is None:
+        return scope.NOTHING
+    if edn_areas is None:
+        edn_areas = [
+            EDN.objects.filter(pk=edn_id).values_list("edn_topo_srv_area", flat=True).first()
+        ]
+    edn_areas = list(edn_areas)
+    reach = scope.NOTHING
+    for eas_ids, svc_area in EES.objects.filter(edn_id=edn_id).values_list("eas_ids", "svc_area"):
+        for edn_area in edn_areas if not areas.restricts(svc_area) else [None]:
+            reach = reach.merge(scope.of_ees(eas_ids, svc_area, edn_area))
+    return reach
+
+
+class InventoryChange(models.Model):
+    """A change to what we provision, written in the change's own transaction; the worker
+    evaluates the subscriptions it can affect (``provisioning.changes``), then deletes it."""
+
+    created = models.DateTimeField(auto_now_add=True)
+    scope = models.JSONField(help_text="The ChangeScope: the requests that may get another answer.")
+    leased_until = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = "inventory change"
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"change {self.pk}"
+
+
+class EECSubscriptionKey(models.Model):
+    """Index: what an EEC subscription asks for (``scope.subscription_keys``), so that a
+    change finds the subscriptions it can affect by lookup instead of by evaluating all."""
+
+    subscription = models.ForeignKey(
+        EECSubscription, on_delete=models.CASCADE, related_name="index_keys"
+    )
+    key = models.CharField(max_length=300)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "subscription"], name="eecsubkey_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 # EDNs being deleted right now (their EESs go first, by cascade): not to be reindexed.
 _edns_being_deleted: set[int] = set()
 
@@ -667,14 +747,18 @@ def _edn_deleting(sender: Any, instance: EDN, **kwargs: Any) -> None:
 @receiver(post_delete, sender=EDN)
 def _edn_deleted(sender: Any, instance: EDN, **kwargs: Any) -> None:
     _edns_being_deleted.discard(instance.pk)
-    signals.changed(EDN)
+    # Its EESs went first (each with its own change); an EDN without EESs answers nothing.
+    signals.changed(EDN, scope.NOTHING)
 
 
 @receiver(post_delete, sender=EES)
 def _ees_deleted(sender: Any, instance: EES, **kwargs: Any) -> None:
     """Any delete, one by one or in bulk: the EDN's served PLMNs follow, subscribers hear."""
+    change = scope.of_ees(instance.eas_ids, instance.svc_area, None)
     if instance.edn_id not in _edns_being_deleted:
         edn = EDN.objects.filter(pk=instance.edn_id).first()
         if edn is not None:
-            reindex_edn(edn, own_area=False)
-    signals.changed(EES)
+            change = scope.of_ees(instance.eas_ids, instance.svc_area, edn.edn_topo_srv_area)
+            if reindex_edn(edn, own_area=False):
+                change = change.merge(edn_reach(edn.pk))
+    signals.changed(EES, change)

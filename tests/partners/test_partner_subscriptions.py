@@ -27,7 +27,7 @@ from notifications import worker
 from notifications.models import Notification
 from partners import cache
 from partners.models import PartnerSubscription, ProvisioningCacheEntry, RetrievalAudit
-from provisioning import datamodel
+from provisioning import changes, datamodel
 from provisioning.models import EES
 from tests.builders import (
     EDGE4_FILE,
@@ -137,7 +137,15 @@ def created_id(response) -> str:
     return response["Location"].rsplit("/", 1)[1]
 
 
+def deliver() -> None:
+    """One pass of the worker: evaluate the change events, then deliver the outbox."""
+    changes.process_pending()
+    worker.deliver_due()
+
+
 def notifications() -> list[Notification]:
+    """The partner notifications in the outbox once the worker evaluated the changes."""
+    changes.process_pending()
     return list(Notification.objects.filter(kind="partner-subscription").order_by("pk"))
 
 
@@ -303,7 +311,7 @@ def test_a_change_the_partner_may_see_is_notified_with_our_credential(client, pa
     sub_id = created_id(create(client, subsc(receiver.url)))
 
     make_ees(make_edn("edn-a2", dnn="edge.a"), "ees-a2", eas_ids=["app.one"])
-    worker.deliver_due()
+    deliver()
 
     (delivery,) = receiver.wait_for(1)
     assert delivery["headers"]["Authorization"] == f"Bearer {OUTBOUND}"
@@ -331,7 +339,7 @@ def test_an_endpoint_change_is_notified(client, partner, receiver):
     ees = EES.objects.get(ees_id="ees-a1")
     ees.end_pt = {"uri": "https://ees-a1.moved.example/eees"}
     ees.save()
-    worker.deliver_due()
+    deliver()
 
     (delivery,) = receiver.wait_for(1)
     (cfg,) = delivery["body"]["ednCnfgInfo"]
@@ -343,7 +351,7 @@ def test_what_the_partner_may_not_see_is_not_notified(client, partner, receiver)
 
     make_ees(EES.objects.get(ees_id="ees-b1").edn, "ees-b2", eas_ids=["app.one"])  # edge.b
     make_ees(EES.objects.get(ees_id="ees-a1").edn, "ees-a9", eas_ids=["app.other"])  # not asked
-    worker.deliver_due()
+    deliver()
 
     assert notifications() == []
     assert receiver.bodies() == []
@@ -357,7 +365,7 @@ def test_an_empty_answer_is_not_notified_but_the_next_one_is(client, partner, re
     make_ees(EES.objects.get(ees_id="ees-b1").edn, "ees-b9")  # edge.b: still nothing visible
     assert notifications() == []
     make_ees(make_edn("edn-a3", dnn="edge.a"), "ees-a3")
-    worker.deliver_due()
+    deliver()
 
     (delivery,) = receiver.wait_for(1)
     assert delivery["body"]["subId"] == sub_id
@@ -458,7 +466,7 @@ def test_a_notification_of_an_eec_visible_change_notifies_subscribed_eecs(client
         ).status_code
         == 204
     )
-    worker.deliver_due()
+    deliver()
 
     (delivery,) = receiver.wait_for(1)
     assert_valid(delivery["body"], EDGE4_FILE, "ServProvNotification")

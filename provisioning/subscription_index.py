@@ -1,0 +1,65 @@
+"""Subscriptions indexed by what they ask, so that a change finds the ones it can affect.
+
+Each subscription stores the keys of its query (``scope.subscription_keys``: its EAS ids or
+``eas:*``, its TAIs and cells, the grid cells of its points, or ``loc:*``). A change's scope
+looks up the other side: its EAS ids plus ``eas:*``, its area keys and the cells its shapes
+touch plus ``loc:*``. A subscription is a candidate when it matches on both -- the same
+rules matching applies, in reverse, as a necessary condition. The location lookup goes
+first (it is the narrow one); EAS ids are then checked among those candidates only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from django.db import models
+
+from .query import ProvisioningQuery
+from .scope import ChangeScope, subscription_keys
+
+# Subscriptions evaluated per batch (one transaction each); the environment may lower it.
+BATCH = int(os.environ.get("ECS_EVALUATION_BATCH") or 2000)
+
+
+def keys_for(query: ProvisioningQuery) -> list[str]:
+    return subscription_keys(query.eas_ids, query.location)
+
+
+def store(key_model: type[models.Model], owner: models.Model, query: ProvisioningQuery) -> None:
+    """(Re)write one subscription's keys; ``key_model`` has ``subscription`` and ``key``."""
+    key_model.objects.filter(subscription=owner).delete()
+    key_model.objects.bulk_create(
+        [key_model(subscription=owner, key=key) for key in keys_for(query)]
+    )
+
+
+def _chunks(values: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def candidate_ids(
+    key_model: type[models.Model], scope: ChangeScope, batch: int = BATCH
+) -> Iterator[list[int]]:
+    """Primary keys of the subscriptions ``scope`` can reach, in ascending batches."""
+    keys = key_model.objects.values_list("subscription_id", flat=True)
+    eas = scope.eas_lookup()
+    where = scope.location_lookup()
+    if where is None:
+        # Location does not narrow it: every subscription for one of these applications.
+        last = 0
+        while True:
+            ids = list(
+                keys.filter(key__in=eas, subscription_id__gt=last)
+                .order_by("subscription_id")
+                .distinct()[:batch]
+            )
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+    located = sorted(set(keys.filter(key__in=where)))
+    for chunk in _chunks(located, batch * 4):
+        found = sorted(set(keys.filter(key__in=eas, subscription_id__in=chunk)))
+        yield from _chunks(found, batch)
