@@ -238,14 +238,19 @@ def delete(partner: PartnerECS, subscription_id: str) -> None:
     worker.cancel([subscription_id], "subscription deleted")
 
 
-def evaluate(scope: ChangeScope) -> int:
+def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live partner subscriptions ``scope`` can reach whose answer changed."""
     if scope.everything:
         ids = PartnerSubscription.objects.order_by("pk").values_list("pk", flat=True)
         batches = [list(ids)]
     else:
         batches = subscription_index.candidate_ids(PartnerSubscriptionKey, scope)
-    return sum(_evaluate_batch(batch) for batch in batches)
+    notified = 0
+    for batch in batches:
+        notified += _evaluate_batch(batch)
+        if heartbeat is not None:
+            heartbeat()
+    return notified
 
 
 def evaluate_all() -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +35,13 @@ from .scope import EVERYTHING, NOTHING, ChangeScope
 
 logger = logging.getLogger(__name__)
 
-_evaluators: dict[str, Callable[[ChangeScope], int]] = {}
+Heartbeat = Callable[[], None]
+_evaluators: dict[str, Callable[[ChangeScope, Heartbeat], int]] = {}
 
 
-def register_evaluator(name: str, evaluate: Callable[[ChangeScope], int]) -> None:
-    """``evaluate(scope)`` notifies what the scope affects; returns how many it notified."""
+def register_evaluator(name: str, evaluate: Callable[[ChangeScope, Heartbeat], int]) -> None:
+    """``evaluate(scope, heartbeat)`` notifies what the scope affects and returns how many it
+    notified; it calls ``heartbeat()`` between batches, which keeps the claim alive."""
     _evaluators[name] = evaluate
 
 
@@ -82,11 +85,27 @@ def process_pending(limit: int = 1000) -> int:
     merged = NOTHING
     for _, data in claimed:
         merged = merged.merge(ChangeScope.from_json(data))
-    notified = evaluate(merged)
-    InventoryChange.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
+    ids = [pk for pk, _ in claimed]
+    notified = evaluate(merged, _renewer(ids))
+    InventoryChange.objects.filter(pk__in=ids).delete()
     return notified
 
 
-def evaluate(scope: ChangeScope) -> int:
+def _renewer(ids: list[int]) -> Heartbeat:
+    """Extends the lease on ``ids`` once a third of it has passed, so that a long pass keeps
+    its events from a second worker."""
+    renewed = [time.monotonic()]
+
+    def heartbeat() -> None:
+        if time.monotonic() - renewed[0] >= lease_seconds() / 3:
+            until = timezone.now() + dt.timedelta(seconds=lease_seconds())
+            InventoryChange.objects.filter(pk__in=ids).update(leased_until=until)
+            renewed[0] = time.monotonic()
+
+    return heartbeat
+
+
+def evaluate(scope: ChangeScope, heartbeat: Heartbeat | None = None) -> int:
     """Run every evaluator on ``scope`` (``EVERYTHING``: the full re-evaluation)."""
-    return sum(evaluate_one(scope) for evaluate_one in _evaluators.values())
+    beat = heartbeat or (lambda: None)
+    return sum(evaluate_one(scope, beat) for evaluate_one in _evaluators.values())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -166,7 +167,7 @@ def delete(subscription_id: str) -> None:
     worker.cancel([subscription_id], "subscription deleted")
 
 
-def evaluate(scope: ChangeScope) -> int:
+def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live subscriptions ``scope`` can reach whose information changed."""
     notified = 0
     answers: dict[ProvisioningQuery, list[dict[str, Any]]] = {}
@@ -176,6 +177,8 @@ def evaluate(scope: ChangeScope) -> int:
         batches = subscription_index.candidate_ids(EECSubscriptionKey, scope)
     for ids in batches:
         notified += _evaluate_batch(ids, answers)
+        if heartbeat is not None:
+            heartbeat()
     return notified
 
 

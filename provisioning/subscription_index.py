@@ -34,7 +34,11 @@ def store(key_model: type[models.Model], owner: models.Model, query: Provisionin
     )
 
 
-def _chunks(values: list[int], size: int) -> Iterator[list[int]]:
+#: Keys per lookup statement (SQLite's default limit is 32,766 variables).
+LOOKUP_CHUNK = 1000
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -59,7 +63,10 @@ def candidate_ids(
                 return
             yield ids
             last = ids[-1]
-    located = sorted(set(keys.filter(key__in=where)))
+    # A merged burst may name thousands of cells: look them up in bounded chunks.
+    located = sorted(
+        {pk for part in _chunks(where, LOOKUP_CHUNK) for pk in keys.filter(key__in=part)}
+    )
     for chunk in _chunks(located, batch * 4):
         found = sorted(set(keys.filter(key__in=eas, subscription_id__in=chunk)))
         yield from _chunks(found, batch)
