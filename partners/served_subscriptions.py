@@ -241,8 +241,7 @@ def delete(partner: PartnerECS, subscription_id: str) -> None:
 def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live partner subscriptions ``scope`` can reach whose answer changed."""
     if scope.everything:
-        ids = PartnerSubscription.objects.order_by("pk").values_list("pk", flat=True)
-        batches = [list(ids)]
+        batches = subscription_index.all_ids(PartnerSubscription)
     else:
         batches = subscription_index.candidate_ids(PartnerSubscriptionKey, scope)
     notified = 0

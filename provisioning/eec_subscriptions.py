@@ -172,7 +172,7 @@ def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) ->
     notified = 0
     answers: dict[ProvisioningQuery, list[dict[str, Any]]] = {}
     if scope.everything:
-        batches = _all_ids()
+        batches = subscription_index.all_ids(EECSubscription)
     else:
         batches = subscription_index.candidate_ids(EECSubscriptionKey, scope)
     for ids in batches:
@@ -185,20 +185,6 @@ def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) ->
 def evaluate_all() -> int:
     """Notify every live subscription whose provisioning information changed."""
     return evaluate(EVERYTHING)
-
-
-def _all_ids(batch: int = subscription_index.BATCH):
-    last = 0
-    while True:
-        ids = list(
-            EECSubscription.objects.filter(pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
 
 
 @transaction.atomic

@@ -43,6 +43,19 @@ def _chunks(values: list, size: int) -> Iterator[list]:
         yield values[start : start + size]
 
 
+def all_ids(model: type[models.Model], batch: int = BATCH) -> Iterator[list[int]]:
+    """Primary keys of every subscription of ``model``, in ascending batches (a full pass)."""
+    last = 0
+    while True:
+        ids = list(
+            model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
 def candidate_ids(
     key_model: type[models.Model], scope: ChangeScope, batch: int = BATCH
 ) -> Iterator[list[int]]:
