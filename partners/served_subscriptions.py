@@ -240,16 +240,9 @@ def delete(partner: PartnerECS, subscription_id: str) -> None:
 
 def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live partner subscriptions ``scope`` can reach whose answer changed."""
-    if scope.everything:
-        batches = subscription_index.all_ids(PartnerSubscription)
-    else:
-        batches = subscription_index.candidate_ids(PartnerSubscriptionKey, scope)
-    notified = 0
-    for batch in batches:
-        notified += _evaluate_batch(batch)
-        if heartbeat is not None:
-            heartbeat()
-    return notified
+    return subscription_index.evaluate(
+        PartnerSubscription, PartnerSubscriptionKey, scope, _evaluate_batch, heartbeat
+    )
 
 
 def evaluate_all() -> int:

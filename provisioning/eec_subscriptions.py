@@ -169,17 +169,14 @@ def delete(subscription_id: str) -> None:
 
 def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live subscriptions ``scope`` can reach whose information changed."""
-    notified = 0
     answers: dict[ProvisioningQuery, list[dict[str, Any]]] = {}
-    if scope.everything:
-        batches = subscription_index.all_ids(EECSubscription)
-    else:
-        batches = subscription_index.candidate_ids(EECSubscriptionKey, scope)
-    for ids in batches:
-        notified += _evaluate_batch(ids, answers)
-        if heartbeat is not None:
-            heartbeat()
-    return notified
+    return subscription_index.evaluate(
+        EECSubscription,
+        EECSubscriptionKey,
+        scope,
+        lambda ids: _evaluate_batch(ids, answers),
+        heartbeat,
+    )
 
 
 def evaluate_all() -> int:

@@ -11,7 +11,7 @@ first (it is the narrow one); EAS ids are then checked among those candidates on
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.db import models
 
@@ -83,3 +83,21 @@ def candidate_ids(
     for chunk in _chunks(located, batch * 4):
         found = sorted(set(keys.filter(key__in=eas, subscription_id__in=chunk)))
         yield from _chunks(found, batch)
+
+
+def evaluate(
+    model: type[models.Model],
+    key_model: type[models.Model],
+    scope: ChangeScope,
+    evaluate_batch: Callable[[list[int]], int],
+    heartbeat: Callable[[], None] | None = None,
+) -> int:
+    """Run ``evaluate_batch`` on every batch of subscriptions ``scope`` reaches (all of
+    ``model`` for ``EVERYTHING``), with ``heartbeat()`` between batches; sums what it returns."""
+    batches = all_ids(model) if scope.everything else candidate_ids(key_model, scope)
+    notified = 0
+    for ids in batches:
+        notified += evaluate_batch(ids)
+        if heartbeat is not None:
+            heartbeat()
+    return notified
