@@ -39,6 +39,7 @@ def table(results: dict[str, Any]) -> str:
             f"{_num(row.get('p99_ms'), 2):>8} {_num(row.get('requests'), 0):>9} "
             f"{_num(row.get('errors'), 0):>6}  {row.get('notes', '')}"
         )
+    lines.extend(subscriptions_table(results))
     lines.append("")
     header = f"{'target':<34} {'measured':>12} {'goal':>10}  result"
     lines.append(header)
@@ -50,6 +51,57 @@ def table(results: dict[str, Any]) -> str:
             + (f"  ({target['notes']})" if target.get("notes") else "")
         )
     return "\n".join(lines)
+
+
+def _mib(value: Any) -> str:
+    return "-" if not value else f"{value / 1024**2:,.1f}"
+
+
+def subscriptions_table(results: dict[str, Any]) -> list[str]:
+    """The subscriptions section (bench/subscriptions.py) by population, one line each:
+    EDGE-6 and EDGE-4 p50s (ms), the worker's time for changes affecting none (ms, p50 and
+    max), the fan-out (seconds to the last notification) and run_worker's highest VmRSS."""
+    rows = [r for r in results["rows"] if r.get("kind", "").startswith("sub_")]
+    if not rows:
+        return []
+    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_size.setdefault(row["size"], {})[row["kind"]] = row
+
+    def p50(row: dict[str, Any] | None) -> str:
+        return _num(row.get("p50_ms") if row else None, 1)
+
+    def ms(row: dict[str, Any] | None) -> str:
+        if not row:
+            return "-"
+        return f"{row['p50_ms']:,.1f}/{row['p99_ms']:,.1f}"
+
+    def seconds(row: dict[str, Any] | None) -> str:
+        if not row:
+            return "-"
+        return "not all" if row.get("seconds") is None else f"{row['seconds']:,.1f}"
+
+    header = (
+        f"{'live subs':>10} {'load s':>7} {'reg p50':>8} {'reg@c1':>7} {'sub p50':>8} "
+        f"{'sub@c1':>7} "
+        f"{'none app ms':>13} {'none tai ms':>12} {'fanout+ s':>9} {'fanout- s':>9} "
+        f"{'worker MiB':>10}"
+    )
+    lines = ["", "EEC subscriptions (p50 ms; none: worker ms p50/max; fan-out: s to last)"]
+    lines += [header, "-" * len(header)]
+    for size in sorted(by_size):
+        got = by_size[size]
+        load, worker = got.get("sub_load"), got.get("sub_worker")
+        lines.append(
+            f"{size:>10,} {_num(load.get('seconds') if load else None, 0):>7} "
+            f"{p50(got.get('sub_reg')):>8} {p50(got.get('sub_reg_c1')):>7} "
+            f"{p50(got.get('sub_create')):>8} {p50(got.get('sub_create_c1')):>7} "
+            f"{ms(got.get('sub_none_app')):>13} "
+            f"{ms(got.get('sub_none_tai')):>12} {seconds(got.get('sub_fanout_add')):>9} "
+            f"{seconds(got.get('sub_fanout_remove')):>9} "
+            f"{_mib(worker.get('rss_max') if worker else None):>10}"
+        )
+    return lines
 
 
 def save_json(results: dict[str, Any], path: Path) -> None:

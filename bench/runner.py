@@ -10,7 +10,13 @@ What is measured, in one run, on PostgreSQL + Redis with gunicorn in production 
 * partner     the partner's own EDGE-10 endpoint, asked directly with the same kind of body;
 * single flight  N concurrent identical misses: how many calls the partner received;
 * import      ``manage.py ecs_apply`` of the largest inventory into an empty database;
-* steady      gunicorn worker memory after 10,000 and 100,000 EDGE-4 requests (``--steady``).
+* steady      gunicorn worker memory after 10,000 and 100,000 EDGE-4 requests (``--steady``);
+* subscriptions  EEC subscriptions at scale (``--subscriptions``, bench/subscriptions.py):
+              EDGE-6 registration and EDGE-4 subscription latency with 0 to 1,000,000 live
+              subscriptions, a change reaching 10,000 of them delivered by ``run_worker``, the
+              worker's time for changes reaching none, and its memory.
+
+``--only main`` / ``--only subscriptions`` runs one of the two sections.
 
 Local data sets are loaded with bench/loader.py (bulk, the same rows as ``ecs_apply``);
 ``ecs_apply`` itself is measured by the import row.  Servers are stopped, databases dropped
@@ -39,7 +45,7 @@ from typing import Any
 
 import requests
 
-from bench import datasets, report, servers, wrk
+from bench import datasets, report, servers, subscriptions, wrk
 
 REPO = servers.REPO
 EDGE4 = "/eecs-serviceprovisioning/v1/request"
@@ -63,6 +69,17 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from exc
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"need positive whole numbers: {text!r}")
+    return values
+
+
+def _count_list(text: str) -> list[int]:
+    """Like ``_int_list``, zero allowed (a population of none)."""
+    try:
+        values = [int(v.replace("_", "")) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from exc
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"need whole numbers >= 0: {text!r}")
     return values
 
 
@@ -112,6 +129,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--single-flight", type=int, default=200, help="concurrent identical misses (200)"
     )
     parser.add_argument(
+        "--only",
+        choices=("main", "subscriptions"),
+        default=None,
+        help="run one section: main (floor, local, federation, steady, import) or "
+        "subscriptions (EEC subscriptions at scale); default both",
+    )
+    parser.add_argument(
+        "--skip-subscriptions", action="store_true", help="skip the subscriptions section"
+    )
+    parser.add_argument(
+        "--subscriptions",
+        type=_count_list,
+        default=[0, 1000, 100_000, 1_000_000],
+        help="live EEC subscription counts of the subscriptions section, comma-separated "
+        "(default 0,1000,100000,1000000)",
+    )
+    parser.add_argument(
+        "--subscription-hot",
+        type=int,
+        default=10_000,
+        help="subscriptions one change reaches in the fan-out rows (default 10000; at most "
+        "a tenth of the population)",
+    )
+    parser.add_argument(
+        "--subscription-ees",
+        type=int,
+        default=1000,
+        help="EESs in the subscriptions section's inventory (default 1000; at least 1000)",
+    )
+    parser.add_argument(
+        "--fanout-timeout",
+        type=float,
+        default=120,
+        help="seconds to wait for a fan-out's notifications (default 120)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=REPO / "bench" / "results",
@@ -120,6 +173,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     options.sizes = sorted(set(options.sizes))
     options.steady = sorted(set(options.steady))
+    options.subscriptions = sorted(set(options.subscriptions))
+    options.run_main = options.only in (None, "main")
+    options.run_subscriptions = options.only == "subscriptions" or (
+        options.only is None and not options.skip_subscriptions
+    )
+    if options.subscription_ees < 1000:
+        parser.error("--subscription-ees must be at least 1000 (100 EDNs: the covered TAIs)")
     if options.import_size is None:
         options.import_size = max(options.sizes)
     if options.steady_size is None:
@@ -178,7 +238,8 @@ class Bench:
                 "threads": options.threads,
                 "workers": workers,
                 "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
-                "sizes": options.sizes,
+                "sizes": options.sizes if options.run_main else [],
+                "subscriptions": options.subscriptions if options.run_subscriptions else [],
                 "database": "PostgreSQL",
                 "cache": "Redis",
                 "edge4_auth": "anonymous (ECS_REQUIRE_AUTH=0)",
@@ -281,6 +342,7 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         meta = self.results["meta"]
         meta["postgres_max_connections"] = servers.postgres_max_connections()
+        meta["postgres_autovacuum"] = subscriptions.postgres_setting("autovacuum")
         # Persistent connections (CONN_MAX_AGE): up to one per gunicorn thread, two servers.
         wanted = 2 * meta["workers"] * meta["gunicorn_threads"]
         if meta["postgres_max_connections"] and wanted >= 0.8 * meta["postgres_max_connections"]:
@@ -312,6 +374,17 @@ class Bench:
         return 0
 
     def _measure(self) -> None:
+        if self.options.run_main:
+            self._main()
+        if self.options.run_subscriptions:
+            self.say(
+                f"Subscriptions section: populations {self.options.subscriptions}, wrk "
+                f"-t{self.options.threads} -c{self.options.connections} "
+                f"-d{self.options.duration:g}s"
+            )
+            subscriptions.Section(self).run()
+
+    def _main(self) -> None:
         options = self.options
         self.say(
             f"ECS Portal benchmark {self.tag}: sizes {options.sizes}, wrk -t{options.threads} "
@@ -653,7 +726,7 @@ class Bench:
                 "<= 1.2",
                 ratio <= 1.2,
             )
-        else:
+        elif self.options.run_main:
             self._target("local p50@100k / p50@1k", None, "<= 1.2", None, notes="one size only")
         miss_c1, partner_c1 = self._find("miss_c1"), self._find("partner_c1")
         if miss_c1 and partner_c1:
@@ -697,6 +770,7 @@ class Bench:
                 "<= 1.1",
                 ratio <= 1.1,
             )
+        subscriptions.targets(self)
 
     # --- cleanup ---------------------------------------------------------------------------
 
