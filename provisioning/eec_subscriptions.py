@@ -188,6 +188,7 @@ def evaluate_all() -> int:
 def _evaluate_batch(ids: list[int], answers: dict[ProvisioningQuery, list[dict[str, Any]]]) -> int:
     notified = 0
     live = EECSubscription.objects.filter(pk__in=ids, expires_at__gt=timezone.now())
+    changed: list[EECSubscription] = []
     for sub in live.order_by("pk"):
         query = datamodel.provisioning_query(sub.body)
         # Subscriptions that ask the same (one cell, one application) get the same answer.
@@ -197,8 +198,8 @@ def _evaluate_batch(ids: list[int], answers: dict[ProvisioningQuery, list[dict[s
         new_digest = digest(configs)
         if new_digest == sub.digest:
             continue
-        sub.digest = new_digest
-        sub.save(update_fields=["digest", "updated"])
+        sub.digest, sub.updated = new_digest, timezone.now()
+        changed.append(sub)
         if configs:
             worker.enqueue(
                 KIND,
@@ -207,6 +208,8 @@ def _evaluate_batch(ids: list[int], answers: dict[ProvisioningQuery, list[dict[s
                 {"subId": sub.subscription_id, "ednCnfgInfo": configs},
             )
             notified += 1
+    # One statement for the batch's digests, not one per subscription.
+    EECSubscription.objects.bulk_update(changed, ["digest", "updated"])
     return notified
 
 
