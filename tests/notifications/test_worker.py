@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from notifications import worker
 from notifications.models import Notification
+from provisioning import changes
 from tests.builders import (
     EDGE4_FILE,
     REGISTRATIONS,
@@ -79,6 +80,7 @@ def owe(db, client, private_callbacks):
         assert post_json(client, SUBSCRIPTIONS, body).status_code == 201
         registration = ees_registration(ees_profile(f"ees-reg-{count}"))
         assert post_json(client, REGISTRATIONS, registration).status_code == 201
+        changes.process_pending()  # the worker evaluates the registration's change event
         return Notification.objects.filter(destination=destination).latest("pk")
 
     return call
