@@ -240,6 +240,7 @@ def test_a_subscriber_never_gets_an_older_state_after_a_newer_one(owe, receiver,
     receiver.status = 204
     newer = ees_registration(ees_profile("ees-reg-late"))
     assert post_json(client, REGISTRATIONS, newer).status_code == 201
+    changes.process_pending()
     second = Notification.objects.latest("pk")
     assert second.pk != first.pk and second.subscription == first.subscription
 
