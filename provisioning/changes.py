@@ -25,7 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cachalot import api as cachalot_api
+from cachalot.settings import cachalot_settings
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -82,6 +86,7 @@ def process_pending(limit: int = 1000) -> int:
     claimed = _claim(limit)
     if not claimed:
         return 0
+    _forget_process_caches()
     merged = NOTHING
     for _, data in claimed:
         merged = merged.merge(ChangeScope.from_json(data))
@@ -89,6 +94,16 @@ def process_pending(limit: int = 1000) -> int:
     notified = evaluate(merged, _renewer(ids))
     InventoryChange.objects.filter(pk__in=ids).delete()
     return notified
+
+
+def _forget_process_caches() -> None:
+    """The change was written by another process (a web node, ``ecs_apply``). With a shared
+    cache (Redis) its writes already moved cachalot's stamps here; with a per-process cache
+    (the embedded default) this worker would evaluate with its own stale query results and
+    memos, so they are dropped first."""
+    backend = caches[cachalot_settings.CACHALOT_CACHE]
+    if isinstance(backend, LocMemCache):
+        cachalot_api.invalidate()
 
 
 def _renewer(ids: list[int]) -> Heartbeat:
