@@ -219,6 +219,9 @@ ECS_SUBSCRIPTION_MAX_SECONDS = int(os.environ.get("ECS_SUBSCRIPTION_MAX_SECONDS"
 # Notifications: per-attempt timeout, longest backoff, and when to give up (seconds).
 ECS_NOTIFICATION_TIMEOUT = float(os.environ.get("ECS_NOTIFICATION_TIMEOUT", "5"))
 ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOFF", "60"))
+# Deliveries in flight at once, and to one destination host (a slow receiver holds no more).
+ECS_NOTIFICATION_CONCURRENCY = int(os.environ.get("ECS_NOTIFICATION_CONCURRENCY", "32"))
+ECS_NOTIFICATION_PER_HOST = int(os.environ.get("ECS_NOTIFICATION_PER_HOST", "8"))
 # A worker's claim on a notification it is delivering; after a crash the claim lapses and
 # another worker (or the restarted one) delivers it again.
 ECS_NOTIFICATION_LEASE_SECONDS = float(os.environ.get("ECS_NOTIFICATION_LEASE_SECONDS", "60"))

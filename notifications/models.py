@@ -20,7 +20,7 @@ class Notification(models.Model):
     kind = models.CharField(
         max_length=32, help_text="What sent it, e.g. eec-subscription, partner-subscription."
     )
-    subscription = models.CharField(max_length=64, db_index=True, help_text="Subscription id.")
+    subscription = models.CharField(max_length=64, help_text="Subscription id.")
     destination = models.URLField(max_length=1000)
     payload = models.JSONField()
     headers = models.JSONField(default=dict, blank=True)
@@ -34,7 +34,23 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created", "-pk"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_due")]
+        # Both partial on what is pending, so the claim's plan stays an ordered index scan
+        # whose per-row check (no older pending notification of the subscription) is one
+        # probe, whatever the planner's statistics say: with 10,000 fresh rows before any
+        # ANALYZE a claim took 4 s on full indexes.  Delivered rows, the bulk of the table,
+        # are in neither index.
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="outbox_pending_due",
+                condition=models.Q(state="pending"),
+            ),
+            models.Index(
+                fields=["subscription", "id"],
+                name="outbox_pending_subscription",
+                condition=models.Q(state="pending"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subscription} -> {self.destination}"

@@ -23,13 +23,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Case, Exists, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from ecscore import outbound
@@ -116,8 +116,31 @@ def run_periodic(force: bool = False) -> None:
                 logger.exception("periodic task %s failed", task.name)
 
 
-def _claim(limit: int) -> list[Notification]:
+def host_of(destination: str) -> str:
+    """The key a destination is bounded by: its scheme and authority, as written."""
+    scheme, _, rest = destination.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+
+
+def _at_host(host: str) -> Q:
+    return (
+        Q(destination=host)
+        | Q(destination__startswith=host + "/")
+        | Q(destination__startswith=host + "?")
+    )
+
+
+def _claim(
+    limit: int, per_host: int | None = None, busy: dict[str, int] | None = None
+) -> list[Notification]:
+    """Lease up to ``limit`` due notifications, the oldest pending one of each subscription.
+
+    ``busy`` counts deliveries already in flight per host (``host_of``): a host at
+    ``per_host`` is left out of the query, and no more than its free share of one host is
+    leased, so a slow receiver's backlog never takes the places of other receivers.
+    """
     now = timezone.now()
+    busy = busy or {}
     older_pending = Notification.objects.filter(
         subscription=OuterRef("subscription"), state=Notification.PENDING, pk__lt=OuterRef("pk")
     )
@@ -128,9 +151,20 @@ def _claim(limit: int) -> list[Notification]:
             .exclude(Exists(older_pending))
             .order_by("next_attempt_at", "pk")
         )
+        if per_host is not None:
+            for host, count in busy.items():
+                if count >= per_host:
+                    due = due.exclude(_at_host(host))
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
-        claimed = list(due[:limit])
+        claimed = []
+        taken = dict(busy)
+        for notification in due[:limit]:
+            host = host_of(notification.destination)
+            if per_host is not None and taken.get(host, 0) >= per_host:
+                continue  # stays unleased: another pass (or worker) takes it
+            taken[host] = taken.get(host, 0) + 1
+            claimed.append(notification)
         Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
             leased_until=now + dt.timedelta(seconds=lease_seconds())
         )
@@ -174,67 +208,193 @@ def _post(notification: Notification, headers: dict[str, str]) -> tuple[int | No
     return reply.status, error, elapsed
 
 
-def _record(notification: Notification, status: int | None, error: str, ms: float) -> None:
+def _record_all(outcomes: list[tuple[Notification, int | None, str, float]]) -> None:
+    """Write the attempts of finished deliveries: one insert for all, one update for all that
+    were delivered, one update per retry (each has its own backoff)."""
+    if not outcomes:
+        return
     now = timezone.now()
-    DeliveryAttempt.objects.create(
-        notification=notification, at=now, status=status, error=error[:255], duration_ms=ms
-    )
-    notification.attempts += 1
-    notification.leased_until = None
-    if not error:
-        notification.state = Notification.DELIVERED
-        notification.delivered_at = now
-        notification.last_error = ""
-    else:
-        notification.last_error = error[:255]
-        give_up = dt.timedelta(seconds=_setting("ECS_NOTIFICATION_GIVE_UP_SECONDS", 3600))
-        if now - notification.created >= give_up:
-            notification.state = Notification.GIVEN_UP
-        else:
-            backoff = min(
-                _setting("ECS_NOTIFICATION_MAX_BACKOFF", 60), 2 ** (notification.attempts - 1)
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                notification=n, at=now, status=status, error=error[:255], duration_ms=ms
             )
-            notification.next_attempt_at = now + dt.timedelta(seconds=backoff)
-    fields = ["attempts", "leased_until", "state", "delivered_at", "last_error", "next_attempt_at"]
-    values: dict[str, Any] = {name: getattr(notification, name) for name in fields}
-    if notification.state == Notification.PENDING:
+            for n, status, error, ms in outcomes
+        ]
+    )
+    delivered = [n.pk for n, _, error, _ in outcomes if not error]
+    if delivered:
+        Notification.objects.filter(pk__in=delivered).update(
+            attempts=F("attempts") + 1,
+            leased_until=None,
+            state=Notification.DELIVERED,
+            delivered_at=now,
+            last_error="",
+        )
+    for notification, _, error, _ in outcomes:
+        if error:
+            _record_failure(notification, error, now)
+            logger.info(
+                "notification %s to %s failed: %s", notification.pk, notification.destination, error
+            )
+
+
+def _record_failure(notification: Notification, error: str, now: dt.datetime) -> None:
+    notification.attempts += 1
+    values: dict[str, Any] = {
+        "attempts": notification.attempts,
+        "leased_until": None,
+        "last_error": error[:255],
+    }
+    give_up = dt.timedelta(seconds=_setting("ECS_NOTIFICATION_GIVE_UP_SECONDS", 3600))
+    if now - notification.created >= give_up:
+        values["state"] = Notification.GIVEN_UP
+    else:
+        backoff = min(
+            _setting("ECS_NOTIFICATION_MAX_BACKOFF", 60), 2 ** (notification.attempts - 1)
+        )
+        values["next_attempt_at"] = now + dt.timedelta(seconds=backoff)
         # A retry only for what is still pending: one given up meanwhile (its subscription
         # deleted, say) stays given up.
-        given_up = Value(Notification.GIVEN_UP)
         values["state"] = Case(
-            When(state=Notification.GIVEN_UP, then=given_up), default=Value(Notification.PENDING)
+            When(state=Notification.GIVEN_UP, then=Value(Notification.GIVEN_UP)),
+            default=Value(Notification.PENDING),
         )
     Notification.objects.filter(pk=notification.pk).update(**values)
 
 
-def deliver_due(limit: int = 32) -> int:
-    """Deliver what is due now; returns how many attempts were made."""
-    claimed = _claim(limit)
-    if not claimed:
-        return 0
-    with ThreadPoolExecutor(max_workers=min(8, len(claimed))) as pool:
-        # Credentials are resolved here, in the worker's own thread (it holds the database
-        # connection), and only the HTTP calls go to the pool.
-        headers = [_resolved_headers(n.headers) for n in claimed]
-        results = list(pool.map(_post, claimed, headers))
-    for notification, (status, error, ms) in zip(claimed, results, strict=True):
-        _record(notification, status, error, ms)
-        if error:
-            logger.info(
-                "notification %s to %s failed: %s", notification.pk, notification.destination, error
-            )
-    return len(claimed)
+def concurrency() -> int:
+    """Deliveries in flight at once (``ECS_NOTIFICATION_CONCURRENCY``, default 32)."""
+    return max(1, int(_setting("ECS_NOTIFICATION_CONCURRENCY", 32)))
 
 
-def run(poll: float = 0.5, stop: threading.Event | None = None, once: bool = False) -> None:
+def per_host() -> int:
+    """Deliveries in flight to one host (``ECS_NOTIFICATION_PER_HOST``, default 8)."""
+    return max(1, int(_setting("ECS_NOTIFICATION_PER_HOST", 8)))
+
+
+class Dispatcher:
+    """Keeps deliveries in flight: up to ``total`` at once and ``host_limit`` per host.
+
+    The HTTP calls run in a thread pool; claims and the recording of outcomes stay in the
+    caller's thread (it holds the database connection).  A delivery that finishes frees its
+    place at once, so a receiver that takes its full timeout holds back only the places it
+    occupies -- at most ``host_limit`` -- and never a batch of other receivers' deliveries.
+    """
+
+    def __init__(self, total: int | None = None, host_limit: int | None = None) -> None:
+        self.total = total or concurrency()
+        self.host_limit = host_limit or per_host()
+        self._pool = ThreadPoolExecutor(max_workers=self.total, thread_name_prefix="deliver")
+        self._flying: dict[Future, Notification] = {}
+        self._busy: dict[str, int] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flying)
+
+    def pump(self) -> int:
+        """Record what finished, then claim and start what fits; returns how much of both."""
+        finished = self._collect(f for f in list(self._flying) if f.done())
+        started = 0
+        free = self.total - len(self._flying)
+        if free > 0:
+            for notification in _claim(free, self.host_limit, self._busy):
+                # Credentials are resolved here, in the thread holding the database
+                # connection; only the HTTP call goes to the pool.
+                headers = _resolved_headers(notification.headers)
+                future = self._pool.submit(_post, notification, headers)
+                self._flying[future] = notification
+                host = host_of(notification.destination)
+                self._busy[host] = self._busy.get(host, 0) + 1
+                started += 1
+        return finished + started
+
+    def wait(self, timeout: float) -> None:
+        """Until a delivery finishes, or ``timeout``."""
+        if self._flying:
+            wait(list(self._flying), timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def drain(self) -> int:
+        """Wait for every delivery in flight and record it."""
+        futures = list(self._flying)
+        wait(futures)
+        return self._collect(futures)
+
+    def close(self) -> None:
+        self.drain()
+        self._pool.shutdown(wait=True)
+
+    def _collect(self, futures: Iterable[Future]) -> int:
+        outcomes = []
+        for future in futures:
+            notification = self._flying.pop(future)
+            host = host_of(notification.destination)
+            self._busy[host] -= 1
+            if not self._busy[host]:
+                del self._busy[host]
+            try:
+                status, error, ms = future.result()
+            except Exception as exc:  # a bug in a delivery must not lose the others' outcome
+                status, error, ms = None, f"{type(exc).__name__}: {exc}", 0.0
+            outcomes.append((notification, status, error, ms))
+        _record_all(outcomes)
+        return len(outcomes)
+
+
+def deliver_due(limit: int | None = None) -> int:
+    """Deliver what is due now and wait for it; returns how many attempts were made."""
+    dispatcher = Dispatcher(total=limit)
+    try:
+        dispatcher.pump()
+        return dispatcher.drain()
+    finally:
+        dispatcher.close()
+
+
+def run(
+    poll: float = 0.5,
+    stop: threading.Event | None = None,
+    once: bool = False,
+    total: int | None = None,
+    host_limit: int | None = None,
+) -> None:
+    """The worker's loop until ``stop``: chores, then deliveries kept in flight.
+
+    A database or cache error in any step is logged (once per outage) and retried after a
+    backoff of up to 30 s: the worker exits only when told to stop.
+    """
     stop = stop or threading.Event()
-    logger.info("worker started")
-    while not stop.is_set():
-        close_old_connections()
-        run_periodic()
-        busy = deliver_due()
-        if once:
-            break
-        if not busy:
-            stop.wait(poll)
-    logger.info("worker stopped")
+    dispatcher = Dispatcher(total, host_limit)
+    logger.info(
+        "worker started: %d deliveries at once, %d per host",
+        dispatcher.total,
+        dispatcher.host_limit,
+    )
+    failing = 0
+    try:
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                run_periodic()
+                busy = dispatcher.pump()
+                if once:
+                    dispatcher.drain()
+                    break
+                if failing:
+                    logger.warning("worker recovered after %d failed passes", failing)
+                    failing = 0
+            except Exception:
+                failing += 1
+                if failing == 1:
+                    logger.exception("worker pass failed; retrying with backoff")
+                close_old_connections()
+                stop.wait(min(30.0, 0.5 * 2 ** min(failing, 6)))
+                continue
+            if dispatcher.in_flight:
+                dispatcher.wait(poll if not busy else 0.05)
+            elif not busy:
+                stop.wait(poll)
+    finally:
+        dispatcher.close()
+        logger.info("worker stopped")

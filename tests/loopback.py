@@ -73,6 +73,7 @@ class LoopbackServer:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            request_queue_size = 128  # the worker opens dozens of connections at once
 
         self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]

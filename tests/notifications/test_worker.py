@@ -153,7 +153,7 @@ def test_a_delivery_under_way_when_its_subscription_goes_is_not_retried(owe, rec
     notification = owe(receiver.url)
     [claimed] = worker._claim(1)  # the worker has it in hand ...
     worker.cancel([claimed.subscription], "subscription deleted")  # ... when it is deleted
-    worker._record(claimed, 500, "HTTP 500", 1.0)  # the attempt fails: no retry is planned
+    worker._record_all([(claimed, 500, "HTTP 500", 1.0)])  # the attempt fails: no retry is planned
     notification.refresh_from_db()
     assert notification.state == Notification.GIVEN_UP
     assert notification.attempts == 1
@@ -297,6 +297,102 @@ def test_the_admin_lists_notifications_and_their_attempts(owe, receiver, admin_c
     assert receiver.url in delivered.content.decode()
     pending = admin_client.get("/admin/notifications/notification/?state__exact=pending")
     assert receiver.url not in pending.content.decode()
+
+
+# --- concurrent delivery: bounded in total and per host ------------------------------------
+
+
+class _Counting:
+    """A receiver on loopback that takes ``delay`` seconds per POST and counts how many it
+    holds at once."""
+
+    def __init__(self, delay: float) -> None:
+        import threading
+
+        from tests.loopback import LoopbackServer, Reply
+
+        self.delay, self.now, self.most, self.done = delay, 0, 0, []
+        lock = threading.Lock()
+
+        def respond(request: Any) -> Reply:
+            with lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            time.sleep(self.delay)
+            with lock:
+                self.now -= 1
+                self.done.append((request.json()["n"], time.monotonic()))
+            return Reply(204)
+
+        self.server = LoopbackServer(respond)
+        self.url = f"http://127.0.0.1:{self.server.port}/notify"
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _outbox(url: str, count: int, prefix: str) -> None:
+    Notification.objects.bulk_create(
+        Notification(kind="test", subscription=f"{prefix}-{i}", destination=url, payload={"n": i})
+        for i in range(count)
+    )
+
+
+def test_a_slow_receiver_holds_back_only_its_own_subscriptions(db, private_callbacks):
+    slow, fast = _Counting(delay=1.0), _Counting(delay=0.0)
+    try:
+        _outbox(slow.url, 40, "slow")
+        _outbox(fast.url, 200, "fast")
+        dispatcher = worker.Dispatcher(total=12, host_limit=4)
+        started = time.monotonic()
+        while len(fast.done) < 200 and time.monotonic() - started < 30:
+            dispatcher.pump()
+            dispatcher.wait(0.05)
+        fast_took = time.monotonic() - started
+        dispatcher.close()
+    finally:
+        slow.close()
+        fast.close()
+    assert len(fast.done) == 200
+    # 40 slow deliveries at 4 at a time need 10 s; the fast receiver's 200 did not wait.
+    assert fast_took < 5.0, f"{fast_took:.1f} s"
+    assert slow.most == 4 and fast.most <= 4
+    assert len(slow.done) < 40
+    delivered = Notification.objects.filter(state=Notification.DELIVERED)
+    assert delivered.filter(destination=fast.url).count() == 200
+
+
+def test_deliveries_are_concurrent_up_to_the_total(db, private_callbacks):
+    receivers = [_Counting(delay=0.5) for _ in range(3)]
+    try:
+        for i, receiver in enumerate(receivers):
+            _outbox(receiver.url, 8, f"r{i}")
+        assert worker.Dispatcher(total=24, host_limit=8).pump() == 24
+        assert worker.deliver_due() == 0  # all leased by the first dispatcher
+    finally:
+        for receiver in receivers:
+            receiver.close()
+
+
+def test_a_subscriptions_notifications_stay_in_order_under_concurrency(db, private_callbacks):
+    receiver = _Counting(delay=0.01)
+    try:
+        Notification.objects.bulk_create(
+            Notification(
+                kind="test", subscription="one", destination=receiver.url, payload={"n": i}
+            )
+            for i in range(10)
+        )
+        dispatcher = worker.Dispatcher(total=8, host_limit=8)
+        deadline = time.monotonic() + 20
+        while len(receiver.done) < 10 and time.monotonic() < deadline:
+            assert dispatcher.in_flight <= 1  # never two of one subscription at once
+            dispatcher.pump()
+            dispatcher.wait(0.05)
+        dispatcher.close()
+    finally:
+        receiver.close()
+    assert [n for n, _ in receiver.done] == list(range(10))
 
 
 # --- real processes: an ECS instance and run_worker subprocesses ----------------------------
