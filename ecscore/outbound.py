@@ -12,12 +12,22 @@ notification receivers and, later, the NEF and ECS-ER are reached with ``post``,
 * reads at most ``limit`` bytes of an answer;
 * forwards the current request id (``X-Request-ID``) so the peer's logs lead back to ours;
 * never follows a redirect and never raises: every way a peer can fail is a ``Reply`` with a
-  ``failure`` and a reason safe to log (it names no credential).
+  ``failure`` and a reason safe to log (it names no credential);
+* with ``public_only`` (a URL learned at run time, such as a subscriber's callback URL), calls
+  only a URL that ``ecscore.addresses.check`` accepts -- parsed as the HTTP client parses it,
+  every address its host resolves to public -- and connects to exactly the addresses checked
+  (``PUBLIC_SESSION`` pins them in the connection, keeping the name for the Host header, TLS
+  SNI and the certificate check), so a DNS answer that changes after the check cannot move
+  the call into our own network.  A refused URL is a ``Reply`` with ``failure`` ``REFUSED``,
+  no connection made.  URLs the operator configured (partner apiRoots, token endpoints) are
+  called without the check: operators run partners on private networks.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +35,13 @@ from typing import Any
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.poolmanager import PoolManager, key_fn_by_scheme
+from urllib3.util.connection import create_connection
 
+from . import addresses
 from .middleware import REQUEST_ID_HEADER, current_request_id
 
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -35,6 +51,7 @@ TIMEOUT = "timeout"  # no answer, or no complete answer, before the deadline
 TOO_LARGE = "too_large"  # the answer exceeds the limit
 UNREACHABLE = "unreachable"  # no answer at all (refused, reset, DNS)
 BROKEN = "broken"  # the answer's headers came, then the connection failed
+REFUSED = "refused"  # public_only, and the URL may lead into our own network: not called
 
 
 class AnswerTooLarge(ValueError):
@@ -45,6 +62,123 @@ SESSION = requests.Session()
 SESSION.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
 SESSION.mount("https://", HTTPAdapter(pool_connections=16, pool_maxsize=64))
 SESSION.trust_env = False
+
+
+# --- connections pinned to checked addresses (public_only) -----------------------------------
+#
+# urllib3 resolves a pool's host name again for every new connection.  For a URL learned at
+# run time that second resolution is the DNS-rebinding hole: the name may answer a public
+# address to the check and 127.0.0.1 to the connection.  The classes below connect to the
+# addresses the check accepted instead; the request keeps the name (Host header, SNI and the
+# certificate's host name come from the pool's host, which stays the name).  The addresses
+# are part of the pool's key, so a kept-alive connection is reused only for a call whose
+# check accepted the same addresses.
+
+
+class _PinnedConnectionMixin:
+    """Connects to ``pinned_addresses`` in turn; never resolves the host name."""
+
+    def __init__(self, *args: Any, pinned_addresses: tuple[str, ...] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.pinned_addresses = pinned_addresses
+
+    def _new_conn(self) -> socket.socket:
+        conn: Any = self
+        if not self.pinned_addresses:  # fail closed: never fall back to resolving the name
+            raise NewConnectionError(conn, "no checked address to connect to")
+        error: Exception | None = None
+        for address in self.pinned_addresses:
+            try:
+                return create_connection(
+                    (address, conn.port),
+                    conn.timeout,
+                    source_address=conn.source_address,
+                    socket_options=conn.socket_options,
+                )
+            except TimeoutError as exc:
+                error = ConnectTimeoutError(
+                    conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+                )
+                error.__cause__ = exc
+            except OSError as exc:
+                error = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
+                error.__cause__ = exc
+        assert error is not None
+        raise error
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+def _pinned_pool_key(context: dict[str, Any]) -> tuple[Any, ...]:
+    rest = {name: value for name, value in context.items() if name != "pinned_addresses"}
+    scheme = context["scheme"].lower()
+    return (key_fn_by_scheme[scheme](rest), tuple(context.get("pinned_addresses") or ()))
+
+
+class _PinnedPoolManager(PoolManager):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool_classes_by_scheme = {
+            "http": _PinnedHTTPConnectionPool,
+            "https": _PinnedHTTPSConnectionPool,
+        }
+        self.key_fn_by_scheme = {"http": _pinned_pool_key, "https": _pinned_pool_key}
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends a request only to the addresses its ``Target`` (``request.ecs_target``) holds."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _PinnedPoolManager(
+            num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        target: addresses.Target | None = getattr(request, "ecs_target", None)
+        port = host_params["port"] or addresses.DEFAULT_PORTS.get(host_params["scheme"])
+        if (
+            target is None
+            or not target.addresses
+            or (host_params["scheme"], host_params["host"], port)
+            != (target.scheme, target.host, target.port)
+        ):
+            # The prepared URL does not lead where the check looked: never send it.
+            raise requests.exceptions.InvalidURL("the URL is not the one checked")
+        pool_kwargs["pinned_addresses"] = target.addresses
+        return host_params, pool_kwargs
+
+
+#: The session of ``public_only`` calls: its connections go to checked addresses only.
+PUBLIC_SESSION = requests.Session()
+PUBLIC_SESSION.mount("http://", _PinnedAdapter(pool_connections=64, pool_maxsize=8))
+PUBLIC_SESSION.mount("https://", _PinnedAdapter(pool_connections=64, pool_maxsize=8))
+PUBLIC_SESSION.trust_env = False
+# Receivers named at run time get no state kept for them between calls.
+PUBLIC_SESSION.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @dataclass
@@ -108,15 +242,27 @@ def post(
     headers: dict[str, str] | None = None,
     limit: int = MAX_ANSWER_BYTES,
     read_body: bool = True,
+    public_only: bool = False,
 ) -> Reply:
     """POST within ``deadline`` (``time.monotonic()``); never raises.
 
     ``json_body`` is sent as ``application/json``; ``data`` as given (bytes, or a form).
-    With ``read_body`` false only the status and headers are awaited.
+    With ``read_body`` false only the status and headers are awaited.  With ``public_only``
+    (a URL learned at run time) the URL must pass ``addresses.check`` and the connection goes
+    to the addresses checked; else the answer is a ``REFUSED`` reply and nothing is sent.
     """
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return Reply(failure=TIMEOUT, reason="timed out")
+    target = None
+    if public_only:
+        try:
+            target = addresses.check(url)
+        except addresses.Refused as exc:
+            return refused(str(exc))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Reply(failure=TIMEOUT, reason="timed out")
     sent = dict(headers or {})
     if json_body is not None:
         data = json.dumps(json_body).encode("utf-8")
@@ -126,14 +272,7 @@ def post(
         sent.setdefault(REQUEST_ID_HEADER, request_id)
     reply = Reply()
     try:
-        with SESSION.post(
-            url,
-            data=data,
-            headers=sent,
-            timeout=(remaining, remaining),
-            stream=True,
-            allow_redirects=False,
-        ) as response:
+        with _send(url, data, sent, (remaining, remaining), target) as response:
             reply.status = response.status_code
             reply.headers = dict(response.headers)
             if read_body:
@@ -149,6 +288,31 @@ def post(
             return _failed(reply, UNREACHABLE, f"unreachable ({type(exc).__name__})", exc)
         return _failed(reply, BROKEN, f"answer broken off ({type(exc).__name__})", exc)
     return reply
+
+
+def refused(problem: str) -> Reply:
+    """The reply of a call not made because its destination was refused."""
+    return Reply(failure=REFUSED, reason=f"destination refused: {problem}")
+
+
+def _send(
+    url: str,
+    data: Any,
+    headers: dict[str, str],
+    timeout: tuple[float, float],
+    target: addresses.Target | None,
+) -> requests.Response:
+    if target is None:
+        return SESSION.post(
+            url, data=data, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+        )
+    # What Session.request does, with the checked target handed to the pinning adapter.
+    prepared = PUBLIC_SESSION.prepare_request(
+        requests.Request("POST", url, data=data, headers=headers)
+    )
+    prepared.ecs_target = target  # type: ignore[attr-defined]
+    settings = PUBLIC_SESSION.merge_environment_settings(prepared.url, {}, True, None, None)
+    return PUBLIC_SESSION.send(prepared, timeout=timeout, allow_redirects=False, **settings)
 
 
 def _failed(reply: Reply, failure: str, reason: str, exc: BaseException) -> Reply:

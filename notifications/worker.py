@@ -32,7 +32,6 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from ecscore import outbound
 from ecscore.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
 
 from . import callbacks
@@ -191,10 +190,9 @@ def _resolved_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def _post(notification: Notification, headers: dict[str, str]) -> tuple[int | None, str, float]:
     started = time.monotonic()
-    problem = callbacks.problem_with(notification.destination)
-    if problem:
-        return None, f"destination refused: {problem}", 0.0
-    reply = outbound.post(
+    # Checked again at delivery and connected to the addresses checked: DNS may have changed
+    # since the subscription was accepted.
+    reply = callbacks.post(
         notification.destination,
         started + _setting("ECS_NOTIFICATION_TIMEOUT", 5),
         json_body=notification.payload,

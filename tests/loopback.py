@@ -39,9 +39,10 @@ Respond = Callable[[Received], Reply]
 
 
 class LoopbackServer:
-    """Serves ``respond`` on 127.0.0.1 (a free port unless ``port``) until ``close()``."""
+    """Serves ``respond`` on ``host`` (127.0.0.1; a free port unless ``port``) until
+    ``close()``."""
 
-    def __init__(self, respond: Respond, port: int = 0) -> None:
+    def __init__(self, respond: Respond, port: int = 0, host: str = "127.0.0.1") -> None:
         class Handler(BaseHTTPRequestHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -75,14 +76,15 @@ class LoopbackServer:
             allow_reuse_address = True
             request_queue_size = 128  # the worker opens dozens of connections at once
 
-        self.server = Server(("127.0.0.1", port), Handler)
+        self.server = Server((host, port), Handler)
+        self.host = host
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def close(self) -> None:
         self.server.shutdown()
