@@ -7,7 +7,6 @@ ProblemDetails, so the views of each API package stay thin.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -21,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.settings import perform_import
 from rest_framework.views import APIView
 
-from . import errors, ratelimit, schemas
+from . import errors, jsontext, ratelimit, schemas
 from .problems import ProblemException, problem_exception_handler, problem_response
 
 logger = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ class ThreeGPPAPIView(APIView):
         if len(raw) > settings.ECS_MAX_BODY_BYTES:
             raise ProblemException(413, "The request body is too large.")
         try:
-            body = json.loads(raw, parse_constant=_reject_constant)
+            body = jsontext.loads(raw)
         except RecursionError as exc:
             raise ProblemException(
                 400, "The request body is nested too deeply.", "INVALID_MSG_FORMAT"
@@ -129,7 +128,8 @@ class ThreeGPPAPIView(APIView):
 
 
 def check_shape(body: Any) -> None:
-    """Refuse JSON nested deeper or with longer arrays than any 3GPP body needs.
+    """Refuse JSON nested deeper or with longer arrays than any 3GPP body needs, and values
+    no database stores (``ecscore.jsontext``), naming the member.
 
     Validation and matching walk the whole document; these limits keep that work bounded
     whatever a client sends (ECS_MAX_JSON_DEPTH, ECS_MAX_JSON_ARRAY).
@@ -157,23 +157,31 @@ def check_shape(body: Any) -> None:
             stack.extend((item, depth + 1, f"{pointer}/{i}") for i, item in enumerate(node))
         elif isinstance(node, dict):
             for key in node:
-                if "\x00" in key:
-                    raise ProblemException(
-                        400,
-                        "NUL characters are not allowed.",
-                        "INVALID_MSG_FORMAT",
-                        [{"param": pointer, "reason": "a member name holds a NUL character"}],
-                    )
-            stack.extend((value, depth + 1, f"{pointer}/{key}") for key, value in node.items())
-        elif isinstance(node, str) and "\x00" in node:
-            # No database stores NUL in text (PostgreSQL refuses it): say so up front.
-            raise ProblemException(
-                400,
-                "NUL characters are not allowed.",
-                "INVALID_MSG_FORMAT",
-                [{"param": pointer, "reason": "holds a NUL character"}],
+                reason = jsontext.name_problem(key)
+                if reason:
+                    raise _unstorable(pointer, reason)
+            stack.extend(
+                (value, depth + 1, f"{pointer}/{jsontext.token(key)}")
+                for key, value in node.items()
             )
+        else:
+            # What no database stores (NUL, lone surrogates, 1e999 read as infinity, NaN):
+            # said up front, naming the member, rather than failing at the INSERT.
+            reason = jsontext.scalar_problem(node)
+            if reason:
+                raise _unstorable(pointer, reason)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
+_DETAILS = {
+    jsontext.NUL: "NUL characters are not allowed.",
+    jsontext.LONE_SURROGATE: "Strings must be Unicode text: lone surrogates are not allowed.",
+    jsontext.NOT_FINITE: "Numbers must be finite: NaN, Infinity and numbers out of range "
+    "(such as 1e999) are not allowed.",
+}
+
+
+def _unstorable(pointer: str, reason: str) -> ProblemException:
+    detail = next((text for key, text in _DETAILS.items() if reason.endswith(key)), reason)
+    return ProblemException(
+        400, detail, "INVALID_MSG_FORMAT", [{"param": pointer, "reason": reason}]
+    )

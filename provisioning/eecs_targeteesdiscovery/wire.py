@@ -12,12 +12,11 @@ roams or nothing local matches.  The requesting S-EES itself is not offered as a
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from django.http import QueryDict
 
-from ecscore import errors, schemas
+from ecscore import errors, jsontext, schemas
 
 from .. import areas, datamodel
 from ..query import ProvisioningQuery
@@ -49,13 +48,22 @@ def _json_param(params: QueryDict, name: str, file_name: str, schema: str) -> An
     if raw is None:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
+        value = jsontext.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise errors.InvalidRequest(
             f"{name} must be JSON.",
             "INVALID_QUERY_PARAM",
             [{"param": name, "reason": "not valid JSON"}],
         ) from exc
+    unstorable = jsontext.problem(value)
+    if unstorable is not None:
+        # Infinity, NaN or a lone surrogate would not survive matching, caching or logging.
+        pointer, reason = unstorable
+        raise errors.InvalidRequest(
+            f"{name} holds a value this ECS does not accept.",
+            "INVALID_QUERY_PARAM",
+            [{"param": name + pointer, "reason": reason}],
+        )
     problems = _problems(value, file_name, schema)
     if problems:
         raise errors.InvalidRequest(
