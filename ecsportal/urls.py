@@ -4,8 +4,8 @@ description, the token endpoint, health and metrics."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from oauth2_provider.views import TokenView
 
+from access.oauth import TokenView
 from partners.metrics import metrics
 
 from . import apis
