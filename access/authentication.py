@@ -71,6 +71,15 @@ class ScopedAccess(permissions.BasePermission):
         raise exceptions.NotAuthenticated("An OAuth 2.0 access token is required.")
 
 
+def caller(request: Any) -> str:
+    """Who is calling, for per-client quotas: the OAuth client, else (a call without a token,
+    where the settings allow one) the address -- as the per-client rate counts them."""
+    token = getattr(request.user, "token", None)
+    if token is not None:
+        return f"client:{token.application_id}"
+    return f"addr:{request.META.get('REMOTE_ADDR', '')}"
+
+
 def check_identity(request: Any, kind: str, identity: str) -> None:
     """A token that speaks for an EEC/EES may only act as that EEC/EES."""
     principal = request.user

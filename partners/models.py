@@ -381,6 +381,8 @@ class PartnerSubscription(models.Model):
         verbose_name = "partner subscription"
         verbose_name_plural = "partner subscriptions"
         ordering = ["partner__partner_id", "pk"]
+        # The per-partner quota counts a partner's live subscriptions on this index.
+        indexes = [models.Index(fields=["partner", "expires_at"], name="partnersub_live")]
 
     def __str__(self) -> str:
         return f"{self.partner} {self.subscription_id}"

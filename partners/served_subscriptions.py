@@ -169,12 +169,28 @@ def representation(sub: PartnerSubscription) -> dict[str, Any]:
     return {**sub.body, "expTime": format_datetime(sub.expires_at)}
 
 
+def _check_quota(partner: PartnerECS) -> None:
+    """At most ECS_MAX_SUBSCRIPTIONS_PER_PARTNER live subscriptions per partner (0 = no
+    limit), counted on the (partner, expires_at) index: that partner's rows only."""
+    limit = settings.ECS_MAX_SUBSCRIPTIONS_PER_PARTNER
+    if not limit:
+        return
+    live = PartnerSubscription.objects.filter(partner=partner, expires_at__gt=timezone.now())
+    if live.count() >= limit:
+        raise errors.Forbidden(
+            f"Partner {partner.partner_id!r} already holds {limit} subscriptions, the most "
+            "this ECS allows; delete one first.",
+            "PARTNER_SUBSCRIPTION_QUOTA_EXCEEDED",
+        )
+
+
 def create(partner: PartnerECS, body: dict[str, Any]) -> PartnerSubscription:
     # Authorized outside the transaction, so that a refusal's audit row is kept.
     granted = _authorize(partner, body, "subscription")
     destination = _check_destination(body)
     expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
     with transaction.atomic():
+        _check_quota(partner)
         configs = answer_now(partner, body, granted)
         sub = PartnerSubscription.objects.create(
             partner=partner,

@@ -88,8 +88,25 @@ def _test_notification(sub: EECSubscription, link: str) -> None:
     )
 
 
+def _check_quota(eec_id: str) -> None:
+    """At most ECS_MAX_SUBSCRIPTIONS_PER_EEC live subscriptions per EEC (0 = no limit).
+
+    Counted through the eec_id index: that EEC's rows only, never the whole table."""
+    limit = settings.ECS_MAX_SUBSCRIPTIONS_PER_EEC
+    if not limit:
+        return
+    live = EECSubscription.objects.filter(eec_id=eec_id, expires_at__gt=timezone.now())
+    if live.count() >= limit:
+        raise errors.Forbidden(
+            f"EEC {eec_id!r} already holds {limit} subscriptions, the most this ECS allows; "
+            "delete one first.",
+            "SUBSCRIPTION_QUOTA_EXCEEDED",
+        )
+
+
 @transaction.atomic
 def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
+    _check_quota(body["eecId"])
     sub = EECSubscription(
         subscription_id=uuid.uuid4().hex,
         eec_id=body["eecId"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,10 +38,32 @@ COMMON_29122 = "TS29122_CommonData.yaml"
 NETWORK_AREA_FILE = "TS29554_Npcf_BDTPolicyControl.yaml"  # where NetworkAreaInfo is defined
 
 sd_validator = RegexValidator(r"^[A-Fa-f0-9]{6}$", "SD must be 6 hexadecimal digits.")
-dnn_validator = RegexValidator(
-    r"^[A-Za-z0-9]([A-Za-z0-9\-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9\-]*[A-Za-z0-9])?)*$",
-    "DNN must be dot-separated labels of letters, digits and hyphens (TS 23.003 clause 9A).",
-)
+# A DNN label (TS 23.003 clause 9.1, after RFC 1035 and RFC 1123): letters, digits and hyphens,
+# 1 to 63 of them, neither the first nor the last a hyphen.
+_DNN_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# Encoded, each label takes a length octet: 100 octets at most (TS 23.003 clause 9.1).
+DNN_MAX_LENGTH = 99
+
+
+def dnn_problem(value: Any) -> str | None:
+    """Why ``value`` is no DNN (TS 23.003 clauses 9.1 and 9A), or None when it is one."""
+    if not isinstance(value, str) or not value:
+        return "must be a DNN: dot-separated labels of letters, digits and hyphens"
+    if len(value) > DNN_MAX_LENGTH:
+        return f"a DNN has at most {DNN_MAX_LENGTH} characters"
+    for label in value.split("."):
+        if not _DNN_LABEL.fullmatch(label):
+            return (
+                f"label {label!r} is not a DNN label: 1 to 63 letters, digits and hyphens, "
+                "neither first nor last a hyphen"
+            )
+    return None
+
+
+def dnn_validator(value: Any) -> None:
+    problem = dnn_problem(value)
+    if problem:
+        raise ValidationError(f"Not a DNN (TS 23.003 clause 9A): {problem}.")
 
 
 def schema_errors(value: Any, file_name: str, schema_name: str) -> list[str]:
@@ -435,6 +458,14 @@ class EES(models.Model):
     expires_at = models.DateTimeField(
         "registration expires", null=True, blank=True, editable=False, db_index=True
     )
+    registered_by = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Who registered it (the registrations-per-client quota): an API client, "
+        "or the address of a caller without a token.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -445,6 +476,8 @@ class EES(models.Model):
         verbose_name = "EES"
         verbose_name_plural = "EESs"
         ordering = ["ees_id"]
+        # The per-client quota counts a caller's live registrations on this index.
+        indexes = [models.Index(fields=["registered_by", "expires_at"], name="ees_registered_by")]
 
     def __str__(self) -> str:
         return self.ees_id

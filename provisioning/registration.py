@@ -87,15 +87,36 @@ def _check_ees_id(ees_id: str, registration_id: str | None) -> None:
         stale.delete()
 
 
+def _check_quota(caller: str) -> None:
+    """At most ECS_MAX_REGISTRATIONS_PER_CLIENT live registrations per caller (0 = no limit),
+    counted on the (registered_by, expires_at) index: that caller's rows only."""
+    limit = settings.ECS_MAX_REGISTRATIONS_PER_CLIENT
+    if not limit or not caller:
+        return
+    live = EES.objects.filter(
+        source=EES.SOURCE_REGISTERED, registered_by=caller, expires_at__gt=timezone.now()
+    )
+    if live.count() >= limit:
+        raise errors.Forbidden(
+            f"This client already holds {limit} EES registrations, the most this ECS allows; "
+            "deregister one first.",
+            "REGISTRATION_QUOTA_EXCEEDED",
+        )
+
+
 @transaction.atomic
-def create(registration: Registration) -> EES:
+def create(registration: Registration, caller: str = "") -> EES:
+    """Register an EES. ``caller`` names who registers it (``access.authentication.caller``),
+    for the per-client quota; empty (a command, a test) counts against none."""
     _check_ees_id(registration.ees_id, None)
+    _check_quota(caller)
     ees = EES(
         edn=_edn_for(registration.dnn),
         source=EES.SOURCE_REGISTERED,
         registration_id=uuid.uuid4().hex,
         registered_profile=registration.profile,
         expires_at=granted_expiry(registration.proposed_expiry, default_max_seconds()),
+        registered_by=caller,
         **registration.fields,
     )
     ees._change_reason = "EES registration"

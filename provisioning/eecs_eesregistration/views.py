@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.authentication import check_identity
+from access.authentication import caller, check_identity
 from access.models import APIClient
 from ecscore import apidoc
 from ecscore.problems import ProblemException
@@ -54,7 +54,7 @@ class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
         check_identity(request, APIClient.KIND_EES, body["eesProf"]["eesId"])
-        ees = registration.create(wire.registration(body))
+        ees = registration.create(wire.registration(body), caller(request))
         location = request.build_absolute_uri(
             reverse(f"{API.name}:registration", args=[ees.registration_id])
         )

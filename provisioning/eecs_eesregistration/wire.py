@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecscore import errors
 from ecscore.datetimes import format_datetime
 
-from ..models import EES
+from ..models import EES, dnn_problem
 from ..registration import Registration
 
 
@@ -56,13 +57,30 @@ def representation(ees: EES) -> dict[str, Any]:
     return body
 
 
+def edn_dnn(profile: dict[str, Any]) -> str | None:
+    """The DNN the profile's ``ednInfoSets`` (EDNInfo) names; 400 when it is no DNN: the
+    schema's Dnn is any string, and an EDN is created with it."""
+    edn_info = profile.get("ednInfoSets")
+    if not isinstance(edn_info, dict) or "dnn" not in edn_info:
+        return None
+    dnn = edn_info["dnn"]
+    problem = dnn_problem(dnn)
+    if problem:
+        raise errors.InvalidRequest(
+            f"ednInfoSets.dnn is not a DNN: {problem}.",
+            "INVALID_MSG_FORMAT",
+            [{"param": "/eesProf/ednInfoSets/dnn", "reason": problem}],
+        )
+    return dnn
+
+
 def registration(body: dict[str, Any]) -> Registration:
     """An EESRegistration (schema-valid) as the domain's Registration."""
     profile = body["eesProf"]
     return Registration(
         fields=profile_fields(profile),
         profile=profile,
-        dnn=(profile.get("ednInfoSets") or {}).get("dnn") or None,
+        dnn=edn_dnn(profile),
         proposed_expiry=body.get("expTime"),
     )
 

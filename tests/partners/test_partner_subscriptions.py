@@ -547,3 +547,22 @@ def test_no_subscription_for_a_partner_without_subscribe(cached, fake_partner):
 
     assert fake_partner.received == []
     assert ProvisioningCacheEntry.objects.get().partner_subscription_id == ""
+
+
+# --- quota ------------------------------------------------------------------------------------
+
+
+@override_settings(ECS_MAX_SUBSCRIPTIONS_PER_PARTNER=2)
+def test_a_partner_holds_at_most_its_quota_of_live_subscriptions(client, partner, other, receiver):
+    first = create(client, subsc(receiver.url))
+    assert first.status_code == 201
+    assert create(client, subsc(receiver.url)).status_code == 201
+    refused = create(client, subsc(receiver.url))
+    assert refused.status_code == 403  # our EDGE-10 file, as 3GPP's, declares 403, not 507
+    assert refused.json()["cause"] == "PARTNER_SUBSCRIPTION_QUOTA_EXCEEDED"
+    assert PartnerSubscription.objects.filter(partner=partner).count() == 2
+    # Another partner has its own quota; an expired subscription does not count.
+    other_body = subsc(receiver.url, req_ecs_id=OTHER_ID)
+    assert create(client, other_body, token=OTHER_TOKEN).status_code == 201
+    PartnerSubscription.objects.filter(partner=partner).update(expires_at=timezone.now())
+    assert create(client, subsc(receiver.url)).status_code == 201

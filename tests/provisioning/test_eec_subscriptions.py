@@ -526,3 +526,50 @@ def test_a_later_update_does_not_repeat_the_test_notification(
     assert put.status_code == 200
     assert deliver()[1:] == []
     assert len(receiver.deliveries) == 1
+
+
+# --- quota and date-time forms ----------------------------------------------------------------
+
+
+@override_settings(ECS_MAX_SUBSCRIPTIONS_PER_EEC=2)
+def test_an_eec_holds_at_most_its_quota_of_live_subscriptions(
+    edn, subscribe, client, receiver, private_callbacks
+):
+    first = subscribe(serv_prov_subscription(receiver.url))
+    assert subscribe(serv_prov_subscription(receiver.url)).status_code == 201
+    refused = subscribe(serv_prov_subscription(receiver.url))
+    assert refused.status_code == 403  # 3GPP declares 403 for this operation, not 507
+    assert refused.json()["cause"] == "SUBSCRIPTION_QUOTA_EXCEEDED"
+    # Another EEC has its own quota; an expired subscription no longer counts; nor does a
+    # deleted one.
+    assert subscribe(serv_prov_subscription(receiver.url, eec_id="eec-other")).status_code == 201
+    EECSubscription.objects.filter(subscription_id=sub_id(first)).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert subscribe(serv_prov_subscription(receiver.url)).status_code == 201
+    assert subscribe(serv_prov_subscription(receiver.url)).status_code == 403
+    live = EECSubscription.objects.filter(eec_id="eec-sub-1", expires_at__gt=timezone.now())
+    assert call_item(client, "DELETE", item_path_of(live.first())).status_code == 204
+    assert subscribe(serv_prov_subscription(receiver.url)).status_code == 201
+
+
+def item_path_of(sub: EECSubscription) -> str:
+    return f"{SUBSCRIPTIONS}/{sub.subscription_id}"
+
+
+def test_the_quota_count_reads_only_the_eecs_own_rows(edn, subscribe, receiver, private_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert subscribe(serv_prov_subscription(receiver.url)).status_code == 201
+    [count] = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert '"eec_id" =' in count  # through the eec_id index, never the whole table
+
+
+def test_lowercase_t_and_z_are_an_rfc_3339_date_time(edn, subscribe, receiver, private_callbacks):
+    proposed = in_seconds(300).replace("T", "t").replace("Z", "z")
+    response = subscribe(serv_prov_subscription(receiver.url, expTime=proposed))
+    assert response.status_code == 201
+    granted = parse_datetime(response.json()["expTime"])
+    assert granted == parse_datetime(proposed.upper())

@@ -287,6 +287,56 @@ def test_an_unknown_dnn_gets_an_edn_of_its_own(edn, register, edge4):
     assert answer["ednCnfgInfo"][0]["ednConInfo"] == {"dnn": "edge.new"}
 
 
+@pytest.mark.parametrize(
+    "dnn",
+    [
+        "",
+        "edge..example",
+        "-edge.example",
+        "edge-.example",
+        "edge_example",
+        "edge example",
+        "*",
+        "a" * 64 + ".example",
+        ".".join(["abcdefghij"] * 10),
+        "édge.example",
+    ],
+    ids=[
+        "empty",
+        "empty-label",
+        "leading-hyphen",
+        "trailing-hyphen",
+        "underscore",
+        "space",
+        "wildcard",
+        "label-64",
+        "over-99",
+        "non-ascii",
+    ],
+)
+def test_a_dnn_that_is_no_dnn_is_400_naming_the_member(edn, register, client, dnn):
+    response = register(ees_registration(ees_profile("ees-reg", dnn=dnn)))
+    assert response.status_code == 400
+    assert invalid_params(response) == ["/eesProf/ednInfoSets/dnn"]
+    assert not EES.objects.filter(ees_id="ees-reg").exists()
+    assert not EDN.objects.filter(dnn=dnn).exists()
+    # Nor can an update put the EES into such an EDN.
+    created = register(ees_registration(ees_profile("ees-reg", dnn="edge.example")))
+    assert created.status_code == 201
+    update = ees_registration(ees_profile("ees-reg", dnn=dnn))
+    refused = call_item(client, "PUT", item_path(created), update)
+    assert refused.status_code == 400
+    assert invalid_params(refused) == ["/eesProf/ednInfoSets/dnn"]
+
+
+@pytest.mark.parametrize(
+    "dnn", ["internet", "Edge-1.Example", "ims.mnc001.mcc001.gprs", "a" * 63, "5g.example"]
+)
+def test_dnns_of_rfc_1035_labels_are_accepted(edn, register, dnn):
+    assert register(ees_registration(ees_profile("ees-reg", dnn=dnn))).status_code == 201
+    assert EES.objects.get(ees_id="ees-reg").edn.dnn == dnn
+
+
 def test_without_a_dnn_the_only_edn_is_used(edn, register):
     assert register(ees_registration(ees_profile("ees-reg"))).status_code == 201
     assert EES.objects.get(ees_id="ees-reg").edn == edn
@@ -421,3 +471,30 @@ def test_ecs_apply_prune_keeps_registered_eess(edn, register, tmp_path, edge4):
         "ees-reg",
         "ees-elsewhere",
     ]
+
+
+# --- quota ------------------------------------------------------------------------------------
+
+
+@override_settings(ECS_MAX_REGISTRATIONS_PER_CLIENT=2)
+def test_a_client_holds_at_most_its_quota_of_live_registrations(edn, register, client):
+    assert register(ees_registration(ees_profile("ees-q1"))).status_code == 201
+    second = register(ees_registration(ees_profile("ees-q2")))
+    assert second.status_code == 201
+    refused = register(ees_registration(ees_profile("ees-q3")))
+    assert refused.status_code == 403  # 3GPP declares 403 for this operation, not 507
+    assert refused.json()["cause"] == "REGISTRATION_QUOTA_EXCEEDED"
+    assert not EES.objects.filter(ees_id="ees-q3").exists()
+    # Another caller (without a token: another address) has its own quota.
+    other = post_json(
+        client, REGISTRATIONS, ees_registration(ees_profile("ees-q3")), REMOTE_ADDR="192.0.2.5"
+    )
+    assert other.status_code == 201
+    assert EES.objects.get(ees_id="ees-q3").registered_by == "addr:192.0.2.5"
+    # Updating a registration takes no more of the quota; deregistering frees its place, and
+    # so does expiring.
+    assert call_item(client, "PUT", item_path(second), ees_registration(ees_profile("ees-q2")))
+    assert call_item(client, "DELETE", item_path(second)).status_code == 204
+    assert register(ees_registration(ees_profile("ees-q4"))).status_code == 201
+    EES.objects.filter(ees_id="ees-q4").update(expires_at=timezone.now())
+    assert register(ees_registration(ees_profile("ees-q5"))).status_code == 201
