@@ -145,6 +145,8 @@ def server_env(database_url: str, cache_prefix: str, var_dir: Path) -> dict[str,
         CACHE_KEY_PREFIX=cache_prefix,
         ECS_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
+        # Plain HTTP on loopback: no redirect to HTTPS.
+        SECURE_SSL_REDIRECT="0",
         # Shutdown only: the benchmark stops servers when it is done with them.
         GUNICORN_GRACEFUL_TIMEOUT="5",
         # EECs call EDGE-4 without an OAuth 2.0 token (where the portal can require one):

@@ -50,6 +50,7 @@ PROBLEM_SCHEMA = ("TS29122_CommonData.yaml", "ProblemDetails")
 OAUTH2 = "oAuth2ClientCredentials"
 PARTNER_TOKEN = "partnerToken"
 CLIENT_BASIC = "oAuth2ClientSecretBasic"
+METRICS_BEARER = "metricsToken"
 
 #: What ``ThreeGPPAPIView`` answers before or around any operation: no or unknown token (401),
 #: a token without the scope or speaking for someone else (403), the client's rate (429), an
@@ -207,6 +208,12 @@ def security_schemes(scopes: dict[str, str], token_url: str) -> dict[str, dict[s
             "scheme": "basic",
             "description": "The token endpoint's client authentication: client_id and "
             "client_secret as HTTP Basic credentials (RFC 6749 clause 2.3.1).",
+        },
+        METRICS_BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The metrics token (ECS_METRICS_TOKEN), sent as Authorization: "
+            "Bearer <token>; a scraper in an ECS_METRICS_ALLOW network needs none.",
         },
     }
 
@@ -433,6 +440,7 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
                         "unauthorized_client",
                         "unsupported_grant_type",
                         "invalid_scope",
+                        "temporarily_unavailable",
                     ],
                 },
                 "error_description": {"type": "string"},
@@ -446,9 +454,11 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
         "post": {
             "operationId": "ObtainAccessToken",
             "summary": "Obtain an OAuth 2.0 access token (client credentials grant).",
-            "description": "RFC 6749 clause 4.4. The client authenticates with HTTP Basic or "
-            "with client_id and client_secret in the body, and names the scopes (APIs) it "
-            "wants; it gets only those it was given.",
+            "description": "RFC 6749 clause 4.4, the only grant offered. The client "
+            "authenticates with HTTP Basic or with client_id and client_secret in the body, "
+            "and names the scopes (APIs) it wants; it gets only those it was given. Rate-"
+            "limited per client id (ECS_TOKEN_PER_CLIENT_PER_MINUTE) and, for failed client "
+            "authentications, per address (ECS_TOKEN_FAILURES_PER_ADDRESS_PER_MINUTE).",
             "tags": ["OAuth 2.0"],
             "security": [{CLIENT_BASIC: []}, {}],
             "requestBody": {
@@ -466,6 +476,12 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
                     "content": {JSON: error},
                 },
                 "401": {"description": "Unknown client or wrong secret.", "content": {JSON: error}},
+                "429": {
+                    "description": "Too many requests for this client id, or too many failed "
+                    "ones from this address; Retry-After says when to try again.",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                    "content": {JSON: error},
+                },
             },
         }
     }
@@ -515,13 +531,17 @@ def _metrics_endpoint() -> tuple[dict[str, Any], dict[str, Any]]:
         "get": {
             "operationId": "metrics",
             "summary": "Prometheus metrics (text exposition format 0.0.4).",
+            "description": "For a scraper with the metrics token, or in an ECS_METRICS_ALLOW "
+            "network (then without a token); with neither configured, only in debug mode.",
             "tags": ["operations"],
-            "security": [],
+            "security": [{METRICS_BEARER: []}, {}],
             "responses": {
                 "200": {
                     "description": "The metrics, as text/plain; version=0.0.4.",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+                },
+                "401": {"description": "A metrics token is configured; none or a wrong one came."},
+                "403": {"description": "No token is configured, and the address is not allowed."},
             },
         }
     }

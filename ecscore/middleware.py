@@ -8,6 +8,7 @@ returns the id in ``X-Request-ID`` so a support engineer can find the request's 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import re
 import uuid
@@ -67,7 +68,9 @@ class RequestIDLogFilter(logging.Filter):
 
 
 class AdminLoginThrottleMiddleware:
-    """At most ECS_ADMIN_LOGIN_PER_MINUTE login attempts per address: no password guessing."""
+    """At most ECS_ADMIN_LOGIN_PER_MINUTE login attempts per address and username: no
+    password guessing, and one user's mistakes (or an attacker's guesses at one account) do
+    not lock out everyone else behind the same proxy."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -80,7 +83,7 @@ class AdminLoginThrottleMiddleware:
             from . import ratelimit
 
             address = request.META.get("REMOTE_ADDR", "")
-            allowed, wait = ratelimit.hit(f"admin-login:{address}", limit)
+            allowed, wait = ratelimit.hit(f"admin-login:{address}:{_login_name(request)}", limit)
             if not allowed:
                 response = HttpResponse(
                     "Too many login attempts; try again later.\n",
@@ -90,3 +93,14 @@ class AdminLoginThrottleMiddleware:
                 response["Retry-After"] = str(wait)
                 return response
         return self.get_response(request)
+
+
+def _login_name(request: HttpRequest) -> str:
+    """The username a login attempt names, as the login form reads it (stripped; case
+    folded, so that case variants share one window), hashed to bound the key's length."""
+    try:
+        username = request.POST.get("username", "")
+    except Exception:  # a body Django cannot parse: the login view refuses it anyway
+        username = ""
+    folded = str(username).strip().casefold()
+    return hashlib.sha256(folded.encode("utf-8", "replace")).hexdigest()[:32]

@@ -17,6 +17,7 @@ Variables (all optional unless said otherwise):
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -71,6 +72,34 @@ if not DEBUG and not os.environ.get("ALLOWED_HOSTS", "").strip():
         "portal answers to, comma-separated (for example ALLOWED_HOSTS=ecs.example.net)."
     )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# HTTPS (TS 33.558: the EDGE interfaces run over TLS). In production mode the portal is
+# assumed behind TLS -- its own or a proxy's that sets X-Forwarded-Proto -- so these are on
+# unless the environment turns them off ("0"); in debug mode (the demo, plain HTTP) off.
+SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and scrapers often speak plain HTTP to the node itself, and follow no redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+# includeSubDomains covers the subdomains of the portal's own host name: turn it off ("0")
+# when the portal is served at a domain whose other subdomains still need plain HTTP.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", not DEBUG)
+# "HEADER,value" (default HTTP_X_FORWARDED_PROTO,https in production mode; "" for none): the
+# header by which the TLS-terminating proxy says a request came over HTTPS. The proxy must
+# set (not pass on) that header.
+_PROXY_SSL_HEADER = os.environ.get(
+    "SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https"
+)
+SECURE_PROXY_SSL_HEADER = None
+if _PROXY_SSL_HEADER.strip():
+    _header, _, _value = (part.strip() for part in _PROXY_SSL_HEADER.partition(","))
+    if not _header or not _value:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be HEADER,value (e.g. HTTP_X_FORWARDED_PROTO,https)."
+        )
+    SECURE_PROXY_SSL_HEADER = (_header, _value)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -216,6 +245,13 @@ ECS_ADMIN_LOGIN_PER_MINUTE = int(os.environ.get("ECS_ADMIN_LOGIN_PER_MINUTE", "1
 # EES registrations and EEC subscriptions: the longest expiry we grant (seconds).
 ECS_REGISTRATION_MAX_SECONDS = int(os.environ.get("ECS_REGISTRATION_MAX_SECONDS", "86400"))
 ECS_SUBSCRIPTION_MAX_SECONDS = int(os.environ.get("ECS_SUBSCRIPTION_MAX_SECONDS", "86400"))
+# Quotas (live rows; 0 = no limit): EDGE-4 subscriptions per EEC, EDGE-10 subscriptions per
+# partner, EDGE-6 registrations per API client (or address, without a token). Over: 403.
+ECS_MAX_SUBSCRIPTIONS_PER_EEC = int(os.environ.get("ECS_MAX_SUBSCRIPTIONS_PER_EEC", "10"))
+ECS_MAX_SUBSCRIPTIONS_PER_PARTNER = int(
+    os.environ.get("ECS_MAX_SUBSCRIPTIONS_PER_PARTNER", "10000")
+)
+ECS_MAX_REGISTRATIONS_PER_CLIENT = int(os.environ.get("ECS_MAX_REGISTRATIONS_PER_CLIENT", "100"))
 # Notifications: per-attempt timeout, longest backoff, and when to give up (seconds).
 ECS_NOTIFICATION_TIMEOUT = float(os.environ.get("ECS_NOTIFICATION_TIMEOUT", "5"))
 ECS_NOTIFICATION_MAX_BACKOFF = float(os.environ.get("ECS_NOTIFICATION_MAX_BACKOFF", "60"))
@@ -229,6 +265,15 @@ ECS_NOTIFICATION_LEASE_SECONDS = float(os.environ.get("ECS_NOTIFICATION_LEASE_SE
 # the claim lapses and another worker (or the restarted one) evaluates them again.
 ECS_CHANGE_LEASE_SECONDS = float(os.environ.get("ECS_CHANGE_LEASE_SECONDS", "300"))
 ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
+# /metrics: a Bearer token scrapers present, and/or networks (CIDRs) that may read without one.
+# With neither, only a debug-mode server answers.
+ECS_METRICS_TOKEN = os.environ.get("ECS_METRICS_TOKEN", "")
+ECS_METRICS_ALLOW = env_list("ECS_METRICS_ALLOW", [])
+for _network in ECS_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"ECS_METRICS_ALLOW: {_network!r} is no CIDR network.") from _exc
 # How partners reach this ECS (for the callbacks of our partner subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
 
@@ -240,7 +285,27 @@ OAUTH2_PROVIDER = {
     "SCOPES": apis.scopes(),
     "SCOPES_BACKEND_CLASS": "access.scopes.ClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ECS_ACCESS_TOKEN_SECONDS", "3600")),
+    # The client credentials grant only (access.oauth); unknown clients cost a secret hash.
+    "OAUTH2_SERVER_CLASS": "access.oauth.ClientCredentialsServer",
+    "OAUTH2_VALIDATOR_CLASS": "access.oauth.ClientCredentialsValidator",
+    # Tokens at rest: only their SHA-256 (token_checksum), never the token itself.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # RFC 9700 for the grants and flows we do not offer, so that nothing falls back to them
+    # (and `check --deploy` has no oauth2_provider warnings).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# /oauth2/token/: requests per minute per client id, and failed client authentications per
+# minute per address (failures only: many EECs share one address behind carrier NAT); 0 = none.
+ECS_TOKEN_PER_CLIENT_PER_MINUTE = int(os.environ.get("ECS_TOKEN_PER_CLIENT_PER_MINUTE", "60"))
+ECS_TOKEN_FAILURES_PER_ADDRESS_PER_MINUTE = int(
+    os.environ.get("ECS_TOKEN_FAILURES_PER_ADDRESS_PER_MINUTE", "30")
+)
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"

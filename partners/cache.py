@@ -4,7 +4,8 @@ An entry is keyed by partner + a canonical form of the query (serving PLMN, conn
 sorted EAS ids, sorted ECSP ids, location reduced to TAI/cell keys and points rounded to about
 100 m, ACR scenarios; the GPSI only for a partner with ``shareUeId``).  It expires at the earliest
 ``lifeTime`` in the answer, capped by the partner's ``maxLifetime``, or after its
-``defaultLifetime`` when the answer carries none; an expired entry is never served.
+``defaultLifetime`` when the answer carries none; an expired entry is never served, nor is a
+config whose own ``lifeTime`` has passed (``usable``).
 
 Identical misses at once make one partner call through ``ecscore.singleflight``
 (``partners.retrieval`` leads and joins the flights).
@@ -56,6 +57,25 @@ def canonical_query(
 def cache_key(canonical: dict[str, Any]) -> str:
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def usable(
+    partner: PartnerECS, configs: list[dict[str, Any]], now: dt.datetime
+) -> tuple[list[dict[str, Any]], dt.datetime | None]:
+    """The configs of a partner's answer whose ``lifeTime`` has not passed, and when they
+    expire in the cache (``expiry``; None: not cached).
+
+    An EDNConfigInfo past its lifetime is no longer valid: it is never handed to an EEC, and
+    it does not drag the expiry of the rest of the answer into the past. An answer whose
+    every config has passed is not cached as "nothing there": the next request asks again."""
+    live = []
+    for cfg in configs:
+        lifetime = parse_datetime(cfg["lifeTime"]) if "lifeTime" in cfg else None
+        if lifetime is None or lifetime > now:
+            live.append(cfg)
+    if configs and not live:
+        return [], None
+    return live, expiry(partner, live, now)
 
 
 def expiry(

@@ -1,14 +1,21 @@
 """``/metrics``: Prometheus text exposition of what an operator watches on federation.
 
 Circuit state per partner (0 closed, 1 half-open, 2 open), fresh cache entries per partner,
-and the notification outbox by state.  No secrets, no UE data.
+and the notification outbox by state.  No secrets, no UE data -- but partner ids and how
+federation fares are the operator's business: a scraper presents ``ECS_METRICS_TOKEN`` as a
+Bearer token or calls from an ``ECS_METRICS_ALLOW`` network; anyone else is refused, unless
+neither is set in debug mode.
 """
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
 
 from . import breaker
@@ -19,9 +26,41 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
+def _from_allowed_network(request: HttpRequest) -> bool:
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 caller
+    return any(address in ipaddress.ip_network(n, strict=False) for n in settings.ECS_METRICS_ALLOW)
+
+
+def refusal(request: HttpRequest) -> HttpResponse | None:
+    """Why this caller may not read the metrics (401/403), or None when it may."""
+    token = settings.ECS_METRICS_TOKEN
+    if not token and not settings.ECS_METRICS_ALLOW and settings.DEBUG:
+        return None  # a development server: nothing configured, nothing to protect
+    if settings.ECS_METRICS_ALLOW and _from_allowed_network(request):
+        return None
+    if token:
+        kind, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if kind.lower() == "bearer" and constant_time_compare(presented.strip(), token):
+            return None
+        response = HttpResponse("A metrics token is required.\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse("Metrics are not open to this address.\n", status=403)
+
+
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     from notifications.models import Notification
+
+    refused = refusal(request)
+    if refused is not None:
+        refused["Content-Type"] = "text/plain"
+        return refused
 
     lines = [
         "# HELP ecs_partner_circuit_state Circuit breaker: 0 closed, 1 half-open, 2 open.",

@@ -156,8 +156,7 @@ def receive(partner: PartnerECS, body: dict[str, Any]) -> int:
     )
     if not entries:
         raise errors.NotFound("No such subscription.", "RESOURCE_NOT_FOUND")
-    configs = edge10.edn_configs(body)
-    expires = cache.expiry(partner, configs, timezone.now())
+    configs, expires = cache.usable(partner, edge10.edn_configs(body), timezone.now())
     rows = []
     for entry in entries:
         if expires is None:

@@ -62,10 +62,14 @@ class _Ask:
 
 
 def _cap(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, Any]]:
-    """Copies of the configs whose lifeTime is no later than ``latest``."""
+    """Copies of the configs whose lifeTime is no later than ``latest``; a config whose own
+    lifeTime has passed (by now) is left out: an expired lifetime is never handed out."""
     capped = []
+    now = timezone.now()
     for cfg in configs:
         current = parse_datetime(cfg.get("lifeTime", ""))
+        if current is not None and current <= now:
+            continue
         if current is None or current > latest:
             cfg = {**cfg, "lifeTime": format_datetime(latest)}
         capped.append(cfg)
@@ -290,25 +294,25 @@ class PartnerSource:
             )
             return
         now = timezone.now()
-        expires = cache.expiry(partner, reply.configs, now)
-        result.edn_configs += _cap(reply.configs, expires or now)
+        configs, expires = cache.usable(partner, reply.configs, now)
+        result.edn_configs += _cap(configs, expires or now)
         row = audit.entry(
             RetrievalAudit.OUTBOUND,
             partner,
             ask.canonical,
             status=reply.status,
-            edn_count=len(reply.configs),
+            edn_count=len(configs),
             cache=RetrievalAudit.MISS,
             latency_ms=latency,
             reason="cached until " + format_datetime(expires) if expires else "not cached",
         )
         if expires is None:
-            singleflight.finish(flight, "uncached", reply.configs)
+            singleflight.finish(flight, "uncached", configs)
             rows.append(row)
             return
         # The answer and its audit row in one commit, before the waiters are told to read it.
         with relaxed_commit():
-            cache.store(partner, ask.key, ask.canonical, ask.request or {}, reply.configs, expires)
+            cache.store(partner, ask.key, ask.canonical, ask.request or {}, configs, expires)
             audit.write([row])
         singleflight.finish(flight, "cached")
 
@@ -400,12 +404,12 @@ def refresh(entry: Any) -> tuple[bool, str]:
         reason="refresh requested in the admin",
     )
     if reply.kind in (client.OK, client.EMPTY):
-        expires = cache.expiry(partner, reply.configs, timezone.now())
+        configs, expires = cache.usable(partner, reply.configs, timezone.now())
         if expires is None:
             entry.delete()
             message = "answered with nothing that may be cached; the entry was removed"
         else:
-            cache.store(partner, entry.key, entry.query, entry.request, reply.configs, expires)
+            cache.store(partner, entry.key, entry.query, entry.request, configs, expires)
             message = f"refreshed, cached until {format_datetime(expires)}"
         audit.write([row])
         return True, message

@@ -296,6 +296,8 @@ class Federation:
             CACHE_KEY_PREFIX=cache_prefix,
             ECS_VAR_DIR=str(self.workdir / f"{name}-var"),
             PYTHONUNBUFFERED="1",
+            # Plain HTTP on loopback: no redirect to HTTPS.
+            SECURE_SSL_REDIRECT="0",
         )
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]

@@ -27,3 +27,7 @@ ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access tur
 # would only make results depend on how many requests earlier tests sent.
 ECS_CLIENT_RATE_PER_MINUTE = 0
 ECS_ADMIN_LOGIN_PER_MINUTE = 0
+ECS_TOKEN_PER_CLIENT_PER_MINUTE = 0
+ECS_TOKEN_FAILURES_PER_ADDRESS_PER_MINUTE = 0
+# The test client and the live server speak plain HTTP (production mode would redirect).
+SECURE_SSL_REDIRECT = False

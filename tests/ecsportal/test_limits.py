@@ -84,6 +84,22 @@ def test_admin_login_attempts_are_throttled(client):
     assert "Traceback" not in response.content.decode()
 
 
+@override_settings(ECS_ADMIN_LOGIN_PER_MINUTE=3)
+def test_admin_login_attempts_are_counted_per_address_and_username(client):
+    def attempt(username: str, address: str = "127.0.0.1") -> int:
+        form = {"username": username, "password": "wrong"}
+        return client.post("/admin/login/", form, REMOTE_ADDR=address).status_code
+
+    assert [attempt("mallory") for _ in range(3)] == [200, 200, 200]
+    assert attempt("mallory") == 429
+    # The same name with other case or spaces is the same account's window...
+    assert attempt(" MALLORY ") == 429
+    # ... but another user behind the same proxy can still log in, and the same user
+    # from elsewhere has its own window.
+    assert attempt("alice") == 200
+    assert attempt("mallory", address="192.0.2.44") == 200
+
+
 def test_a_nul_character_is_a_400_not_a_database_error(client):
     # PostgreSQL cannot store NUL in text or jsonb; found by fuzzing the subscriptions API.
     body = edge4_request(eecId="eec\u0000one")

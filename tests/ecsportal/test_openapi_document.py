@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from oauth2_provider.models import Application
 from openapi_schema_validator import OAS30Validator
 
@@ -331,7 +332,12 @@ def test_health_and_metrics_are_documented_and_answer_as_documented(client, docu
 
     metrics = document["paths"]["/metrics"]["get"]
     assert list(metrics["responses"]["200"]["content"]) == ["text/plain"]
-    answer = client.get("/metrics")
+    assert {"401", "403"} <= set(metrics["responses"])
+    assert metrics["security"] == [{apidoc.METRICS_BEARER: []}, {}]
+    assert client.get("/metrics").status_code == 403  # nothing configured: nobody
+    with override_settings(ECS_METRICS_TOKEN="scrape-token"):
+        assert client.get("/metrics").status_code == 401
+        answer = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
     assert answer.status_code == 200
     assert answer["Content-Type"].startswith("text/plain")
 

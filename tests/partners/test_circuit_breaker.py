@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.test import override_settings
 
 from partners import breaker
 from partners.models import RetrievalAudit
@@ -111,5 +112,6 @@ def test_metrics_show_each_partners_circuit(client, edge4, partner_server):
         breaker_cooldown=30,
     )
     ask(edge4)
-    text = client.get("/metrics").content.decode()
+    with override_settings(ECS_METRICS_TOKEN="scrape-token"):
+        text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
     assert 'ecs_partner_circuit_state{partner="ecs.flaky"} 2' in text

@@ -437,6 +437,35 @@ def test_a_valid_answer_is_cached_for_its_lifetime(
     assert row.cache == RetrievalAudit.MISS
 
 
+def test_a_partner_lifetime_in_the_past_is_never_handed_out(edge4, partner_server):
+    our_ecs(local=False)
+    answer = {
+        "ednCnfgInfo": [
+            edn_config_json("edge.stale", ees_info_json("ees-stale"), lifetime=in_seconds(-60)),
+            edn_config_json("edge.fresh", ees_info_json("ees-fresh"), lifetime=in_seconds(600)),
+        ]
+    }
+    partner = partner_at(partner_server("valid", answer=answer).api_root)
+    before = timezone.now()
+    for _ in range(2):  # the miss, then the cache hit
+        response = edge4(eec_request())
+        assert response.status_code == 200
+        assert ees_ids(response) == ["ees-fresh"]
+        assert all(t > before for t in lifetimes(response).values())
+    # The expired config neither reaches the cache nor drags the rest's expiry into the past.
+    [entry] = ProvisioningCacheEntry.objects.filter(partner=partner)
+    assert [c["eess"][0]["eesId"] for c in entry.answer] == ["ees-fresh"]
+    assert entry.expires_at > before + dt.timedelta(seconds=590)
+
+
+def test_an_answer_whose_lifetimes_all_passed_contributes_nothing(edge4, partner_server):
+    our_ecs(local=False)
+    stale = edn_config_json("edge.stale", ees_info_json("ees-stale"), lifetime=in_seconds(-1))
+    partner = partner_at(partner_server("valid", answer={"ednCnfgInfo": [stale]}).api_root)
+    assert edge4(eec_request()).status_code == 204
+    assert not ProvisioningCacheEntry.objects.filter(partner=partner).exists()
+
+
 def test_a_cached_answer_is_reused_without_asking_again(edge4, partner_server):
     our_ecs(local=False)
     server = partner_server("valid", answer=partner_answer("ees-p1", lifetime=in_seconds(600)))
