@@ -188,6 +188,7 @@ def load(n: int, hot: int, destination: str, check: int = 200) -> dict[str, Any]
     from ecscore import schemas
     from provisioning import datamodel, eec_subscriptions, subscription_index
     from provisioning.models import EECSubscription, EECSubscriptionKey, InventoryChange
+    from provisioning.scope import pair_key
 
     started = time.monotonic()
     table = specs()
@@ -315,10 +316,7 @@ def load(n: int, hot: int, destination: str, check: int = 200) -> dict[str, Any]
     timings["check"] = time.monotonic() - t
     hot_count = (
         EECSubscriptionKey.objects.filter(
-            key=f"eas:{HOT_APP}",
-            subscription__in=EECSubscriptionKey.objects.filter(
-                key=f"loc:tai:001-01:{tac_hex(HOT_TAC)}"
-            ).values("subscription"),
+            key=pair_key(f"eas:{HOT_APP}", f"loc:tai:001-01:{tac_hex(HOT_TAC)}")
         ).count()
         if n
         else 0
@@ -360,6 +358,7 @@ def time_none(url: str, reps: int) -> dict[str, Any]:
     from notifications.models import Notification
     from provisioning import changes
     from provisioning.models import EECSubscriptionKey, InventoryChange
+    from provisioning.scope import pair_key
 
     session = requests.Session()
     leftover = changes.process_pending()  # nothing should be pending; untimed
@@ -399,8 +398,10 @@ def time_none(url: str, reps: int) -> dict[str, Any]:
                     if events != 1:
                         raise RuntimeError(f"{events} change events pending, expected 1")
             if rep != reps:
-                where = [f"loc:tai:001-01:{tac_hex(tac)}"]
-                located.append(EECSubscriptionKey.objects.filter(key__in=where).count())
+                # Subscriptions in the TAI, whatever they ask for (one pair key each).
+                where = f"loc:tai:001-01:{tac_hex(tac)}"
+                pairs = [pair_key(e, where) for e in ["eas:*", *(f"eas:{a}" for a in APPS)]]
+                located.append(EECSubscriptionKey.objects.filter(key__in=pairs).count())
         out[kind] = {
             "first_ms": [round(v, 2) for v in first],
             "again_ms": [round(v, 2) for v in again],

@@ -10,11 +10,15 @@ load): all subscriptions are evaluated.
 
 Scopes merge (a burst of changes is evaluated once), and travel as JSON in the change
 events (``provisioning.changes``). ``subscription_keys`` gives a subscription's side of the
-same keys, which ``provisioning.subscription_index`` stores.
+same keys, which ``provisioning.subscription_index`` stores: its EAS keys, and one *pair* key
+per (EAS key, location key) it asks for. A change looks its pairs up (``pair_lookup``), so
+that a lookup returns only subscriptions that match on both at once: a change for an
+application nobody asks for, in the most crowded cell, reads no row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +35,9 @@ POINT_SLACK = 0.001
 
 ANY_EAS = "eas:*"
 ANY_LOCATION = "loc:*"
+#: A change whose (EAS key x location key) pairs exceed this is looked up by EAS keys alone:
+#: a wider candidate set (still a necessary condition) rather than a lookup of that size.
+MAX_PAIRS = 20_000
 
 
 def _cell(value: float) -> int:
@@ -51,12 +58,22 @@ def box_keys(box: tuple[float, float, float, float]) -> list[str] | None:
     return [f"geo:{a}:{o}" for a in lats for o in lons]
 
 
+def pair_key(eas_key: str, where_key: str) -> str:
+    """One (EAS key, location key) pair as one fixed-width index key.
+
+    Hashed, because the two keys together can be longer than an index entry should be; a
+    collision (96 bits) would only add a candidate, which evaluation then finds unchanged."""
+    digest = hashlib.blake2b(f"{eas_key}\n{where_key}".encode(), digest_size=12).hexdigest()
+    return f"pair:{digest}"
+
+
 def subscription_keys(eas_ids: Iterable[str], location: areas.UELocation) -> list[str]:
-    """The index keys of a subscription's query: its EAS ids and its location."""
-    keys = sorted({f"eas:{e}" for e in eas_ids}) or [ANY_EAS]
+    """The index keys of a subscription's query: its EAS keys (for changes that reach
+    everywhere) and a pair key per EAS key and location key (for the others)."""
+    eas = sorted({f"eas:{e}" for e in eas_ids}) or [ANY_EAS]
     where = sorted({f"loc:{k}" for k in location.keys})
     where += sorted({point_key(lat, lon) for lat, lon in location.points})
-    return keys + (where or [ANY_LOCATION])
+    return eas + sorted({pair_key(e, w) for e in eas for w in where or [ANY_LOCATION]})
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,17 @@ class ChangeScope:
                 return None
             keys.update(cells)
         return sorted(keys)
+
+    def pair_lookup(self) -> list[str] | None:
+        """The pair keys to look up; None when location does not narrow the scope, or when
+        the pairs would be more than ``MAX_PAIRS`` (then EAS keys alone are looked up)."""
+        where = self.location_lookup()
+        if where is None:
+            return None
+        eas = self.eas_lookup()
+        if len(eas) * len(where) > MAX_PAIRS:
+            return None
+        return sorted({pair_key(e, w) for e in eas for w in where})
 
     def to_json(self) -> dict[str, Any]:
         if self.everything:

@@ -1,11 +1,14 @@
 """Subscriptions indexed by what they ask, so that a change finds the ones it can affect.
 
-Each subscription stores the keys of its query (``scope.subscription_keys``: its EAS ids or
-``eas:*``, its TAIs and cells, the grid cells of its points, or ``loc:*``). A change's scope
-looks up the other side: its EAS ids plus ``eas:*``, its area keys and the cells its shapes
-touch plus ``loc:*``. A subscription is a candidate when it matches on both -- the same
-rules matching applies, in reverse, as a necessary condition. The location lookup goes
-first (it is the narrow one); EAS ids are then checked among those candidates only.
+Each subscription stores the keys of its query (``scope.subscription_keys``): its EAS ids (or
+``eas:*``), and one pair key per EAS key and location key (its TAIs and cells, the grid cells
+of its points, or ``loc:*``). A change looks up the pairs of its own side
+(``ChangeScope.pair_lookup``): its EAS ids plus ``eas:*``, times its area keys and the cells
+its shapes touch plus ``loc:*``. A subscription is a candidate when it matches on both -- the
+same rules matching applies, in reverse, as a necessary condition -- and each lookup is an
+index probe that returns only such subscriptions, so its cost follows what the change
+reaches, not how many subscriptions share its cells or its applications. A change that
+reaches everywhere looks up its EAS keys alone.
 """
 
 from __future__ import annotations
@@ -61,10 +64,10 @@ def candidate_ids(
 ) -> Iterator[list[int]]:
     """Primary keys of the subscriptions ``scope`` can reach, in ascending batches."""
     keys = key_model.objects.values_list("subscription_id", flat=True)
-    eas = scope.eas_lookup()
-    where = scope.location_lookup()
-    if where is None:
+    pairs = scope.pair_lookup()
+    if pairs is None:
         # Location does not narrow it: every subscription for one of these applications.
+        eas = scope.eas_lookup()
         last = 0
         while True:
             ids = list(
@@ -76,13 +79,9 @@ def candidate_ids(
                 return
             yield ids
             last = ids[-1]
-    # One statement per chunk of location keys: the database joins the two key sets and
-    # starts from the smaller (an application few ask for, or a cell few are in), so the cost
-    # follows what the change reaches, not how many subscriptions share its cells.
     found: set[int] = set()
-    for part in _chunks(where, LOOKUP_CHUNK):
-        located = key_model.objects.filter(key__in=part).values("subscription_id")
-        found.update(keys.filter(key__in=eas, subscription_id__in=located))
+    for part in _chunks(pairs, LOOKUP_CHUNK):
+        found.update(keys.filter(key__in=part))
     yield from _chunks(sorted(found), batch)
 
 

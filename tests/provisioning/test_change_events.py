@@ -53,7 +53,7 @@ from ecscore.testing.processes import PYTHON, REPO, die_with_parent, inherited_e
 from notifications import worker
 from notifications.models import Notification
 from partners import served_subscriptions
-from provisioning import bulk, changes, datamodel, eec_subscriptions, subscription_index
+from provisioning import bulk, changes, datamodel, eec_subscriptions, scope, subscription_index
 from provisioning.models import EDN, EES, EECSubscription, EECSubscriptionKey, InventoryChange
 from tests.builders import (
     REGISTRATIONS,
@@ -406,6 +406,27 @@ def registration_body() -> dict[str, Any]:
         svcArea={"topServAr": {"ncgis": [dict(c) for c in REG_CELLS[:2]]}},
     )
     return ees_registration(profile, in_seconds(3600))
+
+
+@pytest.mark.django_db
+def test_a_change_looks_up_only_subscriptions_that_match_it_on_both_keys():
+    subs = bulk_subscribe(spread_bodies("https://receiver.example/cb", 0, 400))
+    area = {"nwAreaInfo": {"ncgis": [dict(c) for c in REG_CELLS[:2]]}}  # as the EES stores it
+
+    # An application nobody asks for, in the cells where every subscription is: one index
+    # probe per statement, and nothing comes back to be evaluated.
+    nobody = scope.of_ees(["app.nobody"], area, None)
+    with CaptureQueriesContext(connection) as queries:
+        assert list(subscription_index.candidate_ids(EECSubscriptionKey, nobody)) == []
+    assert len(queries) == 1
+
+    # The registered application there: exactly the subscriptions it can affect.
+    reached = scope.of_ees([REG_APP], area, None)
+    found = [
+        pk for ids in subscription_index.candidate_ids(EECSubscriptionKey, reached) for pk in ids
+    ]
+    assert sorted(found) == sorted(sub.pk for sub in subs if affected_by_registration(sub))
+    assert found
 
 
 @pytest.mark.django_db
