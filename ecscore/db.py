@@ -102,11 +102,14 @@ def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return _run(sql, params, fetch=True)
 
 
-def write_uncached(model: type[models.Model], sql: str, params: Sequence[Any]) -> int:
+def write_uncached(
+    model: type[models.Model], sql: str, params: Sequence[Any], returning: bool = False
+) -> Any:
     """Run a hand-written write to ``model``'s table, which the query cache never holds
-    (``CACHALOT_UNCACHABLE_TABLES``): there is nothing to invalidate.  Returns the row count."""
+    (``CACHALOT_UNCACHABLE_TABLES``): there is nothing to invalidate.  Returns the row count,
+    or with ``returning`` the rows of its ``RETURNING`` clause."""
     _check_uncached(model)
-    return _run(sql, params, fetch=False)
+    return _run(sql, params, fetch=returning)
 
 
 def _check_uncached(model: type[models.Model]) -> None:

@@ -196,10 +196,20 @@ else:
 CACHALOT_ENABLED = env_flag("CACHALOT_ENABLED", True)
 CACHALOT_CACHE = "default"
 CACHALOT_UNCACHABLE_APPS = frozenset({"sessions", "admin"})
-# Partner answers and the audit log are written on almost every federated request: caching
-# their reads would only churn the cache.
+# Partner answers and the audit log are written on almost every federated request, change
+# events, subscription keys and the outbox on every change: caching their reads would only
+# churn the cache (and each write would cost an invalidation).
 CACHALOT_UNCACHABLE_TABLES = frozenset(
-    {"django_migrations", "partners_provisioningcacheentry", "partners_retrievalaudit"}
+    {
+        "django_migrations",
+        "partners_provisioningcacheentry",
+        "partners_retrievalaudit",
+        "provisioning_inventorychange",
+        "provisioning_eecsubscriptionkey",
+        "partners_partnersubscriptionkey",
+        "notifications_notification",
+        "notifications_deliveryattempt",
+    }
 )
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -30,9 +30,9 @@ from cachalot.settings import cachalot_settings
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
+
+from ecscore import db
 
 from .models import InventoryChange
 from .scope import EVERYTHING, NOTHING, ChangeScope
@@ -65,19 +65,7 @@ def pending() -> int:
 
 def _claim(limit: int) -> list[tuple[int, dict[str, Any]]]:
     now = timezone.now()
-    with transaction.atomic():
-        due = InventoryChange.objects.filter(
-            Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-        ).order_by("pk")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        claimed = list(due.values_list("pk", "scope")[:limit])
-        if claimed:
-            until = now + dt.timedelta(seconds=lease_seconds())
-            InventoryChange.objects.filter(pk__in=[pk for pk, _ in claimed]).update(
-                leased_until=until
-            )
-    return claimed
+    return InventoryChange.objects.claim(limit, now, now + dt.timedelta(seconds=lease_seconds()))
 
 
 def process_pending(limit: int = 1000) -> int:
@@ -92,7 +80,7 @@ def process_pending(limit: int = 1000) -> int:
         merged = merged.merge(ChangeScope.from_json(data))
     ids = [pk for pk, _ in claimed]
     notified = evaluate(merged, _renewer(ids))
-    InventoryChange.objects.filter(pk__in=ids).delete()
+    db.delete_in(InventoryChange, "pk", ids)
     return notified
 
 

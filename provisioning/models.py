@@ -28,7 +28,7 @@ from ecscore.memo import TableMemo
 
 from . import areas, scope, signals
 from .datamodel import EDGE4_FILE, FIELD_TO_MEMBER, ees_info
-from .querysets import EESManager
+from .querysets import EESManager, InventoryChangeManager
 
 EDGE4 = EDGE4_FILE  # where 3GPP defines EESInfo and EDNConInfo
 # EDNs that EES registrations create when no EDN has the DNN they name.
@@ -743,6 +743,8 @@ class InventoryChange(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     scope = models.JSONField(help_text="The ChangeScope: the requests that may get another answer.")
     leased_until = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = InventoryChangeManager()
 
     class Meta:
         verbose_name = "inventory change"

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from ecscore.db import ModelRows, placeholders, select
+from ecscore.db import ModelRows, placeholders, select, write_uncached
 
 # Only what answers and filters read is fetched: no timestamps, no registration bookkeeping.
 UNREAD_EES_FIELDS = ("created", "updated", "registered_profile", "registration_id", "source")
@@ -175,3 +175,27 @@ class EESManager(models.Manager):
             ees.in_plmns = bool(row[-1])
             found.append(ees)
         return found
+
+
+class InventoryChangeManager(models.Manager):
+    """The change events' one hand-written statement: the worker's claim."""
+
+    def claim(self, limit: int, now: Any, until: Any) -> list[tuple[int, Any]]:
+        """Lease up to ``limit`` unleased (or lapsed) events, oldest first, until ``until``;
+        their (pk, scope). One statement: the events are chosen and leased together, and on
+        PostgreSQL events another worker holds are skipped (``SKIP LOCKED``), not waited for.
+        A worker that evaluates nothing pays one round trip per poll."""
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        field = self.model._meta.get_field("leased_until")
+        prepared = [field.get_db_prep_value(v, connection) for v in (until, now)]
+        rows = write_uncached(
+            self.model,
+            f"UPDATE {table} SET leased_until = %s WHERE id IN ("
+            f"SELECT id FROM {table} WHERE leased_until IS NULL OR leased_until < %s "
+            f"ORDER BY id LIMIT %s{skip}) RETURNING id, scope",
+            [*prepared, limit],
+            returning=True,
+        )
+        scope = self.model._meta.get_field("scope")
+        return sorted((pk, scope.from_db_value(value, None, connection)) for pk, value in rows)
