@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ecscore import errors, schemas
+from ecscore import errors, ids, schemas
 from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
 from provisioning import datamodel, matching, subscription_index
@@ -194,7 +193,7 @@ def create(partner: PartnerECS, body: dict[str, Any]) -> PartnerSubscription:
         configs = answer_now(partner, body, granted)
         sub = PartnerSubscription.objects.create(
             partner=partner,
-            subscription_id=uuid.uuid4().hex,
+            subscription_id=ids.time_ordered(),
             body=body,
             notification_destination=destination,
             expires_at=expires_at,

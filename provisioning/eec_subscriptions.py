@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ecscore import errors, schemas
+from ecscore import errors, ids, schemas
 from ecscore.datetimes import format_datetime, granted_expiry
 from notifications import callbacks, worker
 
@@ -108,7 +107,7 @@ def _check_quota(eec_id: str) -> None:
 def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
     _check_quota(body["eecId"])
     sub = EECSubscription(
-        subscription_id=uuid.uuid4().hex,
+        subscription_id=ids.time_ordered(),
         eec_id=body["eecId"],
         ue_id=body.get("ueId", ""),
         body=body,

@@ -684,8 +684,8 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
 class EECSubscription(models.Model):
     """An EEC's service provisioning subscription (EDGE-4 ECSServProvSubscription)."""
 
-    subscription_id = models.CharField(max_length=64, unique=True)
-    eec_id = models.CharField("EEC id", max_length=255, db_index=True)
+    subscription_id = models.CharField(max_length=64)
+    eec_id = models.CharField("EEC id", max_length=255)
     ue_id = models.CharField("UE id", max_length=255, blank=True, default="")
     body = models.JSONField(help_text="The ECSServProvSubscription as the EEC sent it.")
     notification_destination = models.URLField(max_length=1000)
@@ -703,6 +703,13 @@ class EECSubscription(models.Model):
         verbose_name = "EEC subscription"
         verbose_name_plural = "EEC subscriptions"
         ordering = ["-created"]
+        # Plain b-tree indexes: on PostgreSQL, unique=True and db_index=True on a CharField add
+        # a second (pattern) index each, which no query uses and every insert pays for.
+        constraints = [
+            models.UniqueConstraint(fields=["subscription_id"], name="eecsub_subscription_id")
+        ]
+        # The per-EEC quota counts an EEC's live subscriptions on this one.
+        indexes = [models.Index(fields=["eec_id", "expires_at"], name="eecsub_eec_live")]
 
     def __str__(self) -> str:
         return f"{self.subscription_id} ({self.eec_id})"
