@@ -374,6 +374,50 @@ def test_deliveries_are_concurrent_up_to_the_total(db, private_callbacks):
             receiver.close()
 
 
+def test_one_claim_feeds_many_deliveries(db, private_callbacks, monkeypatch):
+    receiver = _Counting(delay=0.0)
+    claims = []
+    real_claim = worker._claim
+
+    def counting_claim(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(worker, "_claim", counting_claim)
+    try:
+        _outbox(receiver.url, 300, "many")
+        dispatcher = worker.Dispatcher(total=8, host_limit=8, ahead=8)
+        deadline = time.monotonic() + 30
+        while len(receiver.done) < 300 and time.monotonic() < deadline:
+            dispatcher.pump()
+            dispatcher.wait(0.05)
+        dispatcher.close()
+    finally:
+        receiver.close()
+    assert len(receiver.done) == 300
+    assert receiver.most <= 8  # claimed ahead, never sent ahead of the host's places
+    # Claiming only the places just freed took one claim per handful of deliveries.
+    assert max(claims) == 64
+    assert sum(1 for n in claims if n) <= 10, claims
+
+
+def test_what_waited_in_the_queue_is_given_back_at_close(db, private_callbacks):
+    receiver = _Counting(delay=0.3)
+    try:
+        _outbox(receiver.url, 40, "queued")
+        dispatcher = worker.Dispatcher(total=2, host_limit=2, ahead=8)
+        assert dispatcher.pump() == 2
+        assert dispatcher.queued == 14
+        dispatcher.close()
+    finally:
+        receiver.close()
+    pending = Notification.objects.filter(state=Notification.PENDING)
+    assert Notification.objects.filter(state=Notification.DELIVERED).count() == 2
+    assert pending.count() == 38
+    assert not pending.filter(leased_until__isnull=False).exists()  # the next worker takes them
+
+
 def test_a_subscriptions_notifications_stay_in_order_under_concurrency(db, private_callbacks):
     receiver = _Counting(delay=0.01)
     try:
