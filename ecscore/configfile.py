@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 
+from . import yamlfiles
 from .datetimes import format_datetime, parse_datetime
 from .middleware import request_id_scope
 
@@ -108,8 +108,8 @@ def load_file(path: str | Path) -> Any:
         if path.suffix.lower() == ".json":
             raise ConfigError([f"{path}: not valid JSON: {exc}"]) from exc
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        return yamlfiles.load(text)
+    except yamlfiles.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML or JSON: {exc}"]) from exc
 
 
@@ -156,8 +156,12 @@ def export_document() -> dict[str, Any]:
 def dump(document: dict[str, Any], fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+    return yamlfiles.dump(
+        document,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
     )
 
 

@@ -23,7 +23,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from . import errors
+from . import errors, yamlfiles
 
 BUNDLE_PATH = Path(__file__).resolve().parent / "openapi" / "3gpp-bundle.json"
 BASE_URI = "file:///3gpp-openapi/"
@@ -62,14 +62,12 @@ def _walk_refs(node: Any) -> Iterator[str]:
 def build_bundle(source_dir: Path, root_files: Iterable[str]) -> dict[str, Any]:
     """Collect the schemas reachable from every schema of ``root_files`` and from
     ROOT_SCHEMAS in a folder of 3GPP YAML."""
-    import yaml
-
     documents: dict[str, Any] = {}
 
     def load(name: str) -> Any:
         if name not in documents:
             with open(source_dir / name, encoding="utf-8") as fh:
-                documents[name] = yaml.safe_load(fh)
+                documents[name] = yamlfiles.load(fh)
         return documents[name]
 
     bundle: dict[str, dict[str, dict[str, Any]]] = {}
@@ -106,10 +104,8 @@ _project_documents: dict[str, Any] = {}
 
 def add_document(name: str, path: Path) -> None:
     """Register one of the project's own OpenAPI files beside 3GPP's (it may $ref them)."""
-    import yaml
-
     with open(path, encoding="utf-8") as fh:
-        _project_documents[name] = yaml.safe_load(fh)
+        _project_documents[name] = yamlfiles.load(fh)
     _registry.cache_clear()
     validator.cache_clear()
 

@@ -662,3 +662,15 @@ def test_export_of_an_empty_database_applies(tmp_path):
     path.write_text(exported, encoding="utf-8")
     assert stats_of(apply_config(path)) == {"ecs created": 1}
     assert export_config() == exported
+
+
+def test_configuration_files_are_read_and_written_by_libyaml():
+    # The pure-Python loader took 254 s for a 100,000-EES file; the wheels carry libyaml.
+    import yaml
+
+    from ecscore import yamlfiles
+
+    assert yamlfiles.LOADER is yaml.CSafeLoader
+    assert yamlfiles.DUMPER is yaml.CSafeDumper
+    document = {"edns": [{"id": "é", "dnn": "edge.example", "lat": 1e-05, "on": True}]}
+    assert yamlfiles.load(yamlfiles.dump(document, sort_keys=False)) == document
