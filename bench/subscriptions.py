@@ -949,16 +949,26 @@ class Section:
             )
         # Back to the loaded population (the database has no ON DELETE CASCADE: keys first;
         # and cachalot is told, as it does not see these statements).
-        with _connect(home.env) as conn:
-            created = (
-                "SELECT id FROM provisioning_eecsubscription WHERE eec_id LIKE 'eec-created-%'"
-            )
-            conn.execute(
-                f"DELETE FROM provisioning_eecsubscriptionkey WHERE subscription_id IN ({created})"
-            )
-            conn.execute(
-                "DELETE FROM provisioning_eecsubscription WHERE eec_id LIKE 'eec-created-%'"
-            )
+        # Requests wrk gave up on at its end may still be creating subscriptions (and their
+        # keys) on the server for a moment: retry until the creations stop.
+        import psycopg
+
+        created = "SELECT id FROM provisioning_eecsubscription WHERE eec_id LIKE 'eec-created-%'"
+        for attempt in range(10):
+            try:
+                with _connect(home.env) as conn:
+                    conn.execute(
+                        "DELETE FROM provisioning_eecsubscriptionkey"
+                        f" WHERE subscription_id IN ({created})"
+                    )
+                    conn.execute(
+                        "DELETE FROM provisioning_eecsubscription WHERE eec_id LIKE 'eec-created-%'"
+                    )
+                break
+            except psycopg.errors.ForeignKeyViolation:
+                if attempt == 9:
+                    raise
+                time.sleep(1)
         servers.manage(["invalidate_cachalot", "provisioning"], home.env)
 
 
