@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from cachalot.api import cachalot_disabled
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models, transaction
@@ -656,7 +657,15 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
         .values_list("has_area", "serves_home")
         .first()
     )
-    served = edn_served_plmns(edn, EES.objects.filter(edn=edn).values_list("svc_area", flat=True))
+    # What decides the writes below is read from the database, never from cachalot: a
+    # concurrent writer's result can reach the query cache after that writer's invalidation
+    # (cachalot stamps a result when it stores it, not when it read it), and a stale "same"
+    # here would leave served PLMNs behind for good.
+    with cachalot_disabled():
+        served = edn_served_plmns(
+            edn, list(EES.objects.filter(edn=edn).values_list("svc_area", flat=True))
+        )
+        stored_plmns = set(EDNPlmn.objects.filter(edn=edn).values_list("plmn", flat=True))
     has_area, serves_home = edn_flags(edn, served)
     stored_has_area, stored_serves_home = stored or (edn.has_area, edn.serves_home)
     changed: dict[str, bool] = {}
@@ -673,7 +682,7 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
     if own_area:
         AreaKey.objects.filter(edn=edn).delete()
         AreaKey.objects.bulk_create(area_keys)
-    same = set(EDNPlmn.objects.filter(edn=edn).values_list("plmn", flat=True)) == served
+    same = stored_plmns == served
     if not same:
         EDNPlmn.objects.filter(edn=edn).delete()
         EDNPlmn.objects.bulk_create(plmns)
