@@ -23,3 +23,15 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # A request id in every access log line, the one X-Request-ID returns.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
+
+# gthread reads a request's body on a blocking socket without a timeout: a client that
+# announces a Content-Length and never sends it would hold a thread (and its connection)
+# forever.  Each read of the body (and each write of the answer) may wait this long; then the
+# read fails, the request is answered 408 and the connection closed.
+body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", str(min(10, timeout))))
+
+
+def pre_request(worker, req):
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(body_timeout)

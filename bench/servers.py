@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from ecscore.testing import processes
-from ecscore.testing.processes import PYTHON, REPO, die_with_parent
+from ecscore.testing.processes import PYTHON, REPO
 from ecscore.testing.processes import free_port as free_port  # for bench.runner, bench.soak
 
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
@@ -206,16 +206,7 @@ def timed_manage(
     """
     started = time.monotonic()
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        process = processes.spawn([PYTHON, "manage.py", *args], env, log)
         peak_kib = 0
         try:
             while True:
@@ -286,15 +277,8 @@ class Server:
         with open(self.log_path, "ab") as log:
             log.write(f"=== gunicorn {self.name} on port {self.port}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
-                [GUNICORN, "-c", "gunicorn.conf.py", "ecsportal.wsgi"],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
+            self.process = processes.spawn(
+                [GUNICORN, "-c", "gunicorn.conf.py", "ecsportal.wsgi"], env, log
             )
         self._wait_healthy()
 

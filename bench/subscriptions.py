@@ -488,21 +488,12 @@ class Worker:
     """``manage.py run_worker`` in a session of its own; ``bench.runner`` stops it on exit."""
 
     def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        from ecscore.testing.processes import PYTHON, die_with_parent
+        from ecscore.testing.processes import PYTHON, spawn
 
         self.name = name
         self.log_path = log_path
         with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [PYTHON, "manage.py", "run_worker", "--poll", "0.5"],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+            self.process = spawn([PYTHON, "manage.py", "run_worker", "--poll", "0.5"], env, log)
         self.peak = 0
         self._sampling = threading.Event()
         self._sampler: threading.Thread | None = None

@@ -104,3 +104,35 @@ def _login_name(request: HttpRequest) -> str:
         username = ""
     folded = str(username).strip().casefold()
     return hashlib.sha256(folded.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached answers 503 with ``Retry-After`` and ProblemDetails,
+    for the views DRF's exception handler does not cover (admin, health, metrics, token)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.db import InterfaceError, OperationalError
+
+        try:
+            return self.get_response(request)
+        except (OperationalError, InterfaceError) as exc:
+            return self.unavailable(exc)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        from .problems import database_unavailable
+
+        return self.unavailable(exc) if database_unavailable(exc) else None
+
+    @staticmethod
+    def unavailable(exc: Exception) -> HttpResponse:
+        from django.http import JsonResponse
+
+        from .problems import DATABASE_RETRY_AFTER, PROBLEM_JSON, database_unavailable_body
+
+        logging.getLogger(__name__).warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        response = JsonResponse(database_unavailable_body(), status=503, content_type=PROBLEM_JSON)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response

@@ -11,6 +11,7 @@ for the HTTP layer itself (a missing Content-Length, a wrong media type).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import (
@@ -19,7 +20,8 @@ from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
 )
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -46,6 +48,7 @@ TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     406: "Not Acceptable",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
@@ -61,6 +64,7 @@ DEFAULT_CAUSES = {
     404: "RESOURCE_NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    408: "REQUEST_TIMEOUT",
     411: "LENGTH_REQUIRED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -153,8 +157,41 @@ def status_of(exc: errors.ECSError | ProblemException) -> int:
     return next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 500)
 
 
+#: Seconds a client is told to wait when the database is away (a restart takes a few).
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (not a bad query)."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_unavailable_body() -> dict[str, Any]:
+    return problem_body(503, "The database is unavailable; retry later.", "SERVICE_UNAVAILABLE")
+
+
+def _body_timeout() -> JsonResponse:
+    # The body never came (gunicorn.conf.py's body_timeout): nothing more will be read from
+    # this connection, so the answer closes it.
+    response = JsonResponse(
+        problem_body(408, "The request body did not arrive in time.", "REQUEST_TIMEOUT"),
+        status=408,
+        content_type=PROBLEM_JSON,
+    )
+    response["Connection"] = "close"
+    return response
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every API error becomes ProblemDetails."""
+    if database_unavailable(exc):
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            503,
+            "The database is unavailable; retry later.",
+            "SERVICE_UNAVAILABLE",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
     if isinstance(exc, ProblemException):
         return problem_response(
             exc.status_code, exc.problem_detail, exc.cause, exc.invalid_params, exc.headers
@@ -163,6 +200,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         code = status_of(exc)
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         return problem_response(code, exc.detail, exc.cause, exc.invalid_params, headers)
+    if isinstance(exc, UnreadablePostError):
+        return _body_timeout()
     if isinstance(exc, RequestDataTooBig):
         return problem_response(413, "The request body is larger than this server accepts.")
     # Django parses form bodies lazily: whoever first reads request.POST (an authenticator
@@ -210,6 +249,15 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
 
 
 def handler500(request: HttpRequest):
+    # Called while the exception is being handled: a database that cannot be reached (met
+    # in a middleware, before any view) is a 503 to retry, not a server error.
+    current = sys.exc_info()[1]
+    if current is not None and database_unavailable(current):
+        from .middleware import DatabaseUnavailableMiddleware
+
+        return DatabaseUnavailableMiddleware.unavailable(current)
+    if isinstance(current, UnreadablePostError):
+        return _body_timeout()
     if _is_api_path(request):
         return JsonResponse(
             problem_body(500, "The server could not complete the request."),

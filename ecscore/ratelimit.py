@@ -71,18 +71,26 @@ def _local_hit(key: str, limit: int, window: float, record: bool) -> tuple[bool,
         return False, max(1, math.ceil(stamps[0] + window - now))
 
 
+def _shared_or_local(key: str, limit: int, window: float, record: bool) -> tuple[bool, int]:
+    # Without Redis (or while it is away: ecscore.cache's circuit) each process counts alone.
+    if not settings.REDIS_URL:
+        return _local_hit(key, limit, window, record)
+    from .cache import redis_call
+
+    return redis_call(
+        lambda: _redis_hit(key, limit, window, record),
+        lambda: _local_hit(key, limit, window, record),
+    )
+
+
 def hit(key: str, limit: int, window: float = 60.0) -> tuple[bool, int]:
     """Count one request under ``key``; (allowed, seconds to wait when not allowed)."""
-    if settings.REDIS_URL:
-        return _redis_hit(key, limit, window, True)
-    return _local_hit(key, limit, window, True)
+    return _shared_or_local(key, limit, window, True)
 
 
 def peek(key: str, limit: int, window: float = 60.0) -> tuple[bool, int]:
     """As ``hit``, without counting: would one more fit under ``key`` now?"""
-    if settings.REDIS_URL:
-        return _redis_hit(key, limit, window, False)
-    return _local_hit(key, limit, window, False)
+    return _shared_or_local(key, limit, window, False)
 
 
 def reset_local() -> None:

@@ -1,44 +1,71 @@
-"""``/healthz``: is the database reachable, does the cache answer."""
+"""``/healthz``: is the database reachable, does the shared cache answer, is the worker alive.
+
+``ok`` (200): all is well.  ``degraded`` (200): the portal serves, but Redis is away and it
+answers without the shared cache (ecscore.cache).  ``failing`` (503): the database is
+unreachable, or the worker's heartbeat is older than ``ECS_WORKER_HEARTBEAT_MAX_AGE``
+(when ``ECS_EXPECT_WORKER`` says a worker should run).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
+from ecscore.cache import circuit
+
 logger = logging.getLogger(__name__)
 
 
-def _check_database() -> None:
+def _check_database() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+    return "ok"
 
 
-def _check_cache() -> None:
+def _check_cache() -> str:
     key = f"healthz:{uuid.uuid4().hex}"
     cache.set(key, "ok", 10)
     if cache.get(key) != "ok":
         raise RuntimeError("cache did not return what was stored")
     cache.delete(key)
+    # The resilient cache answers from process memory while Redis is away: say so.
+    return "degraded" if circuit.degraded else "ok"
+
+
+def _check_worker() -> str:
+    from notifications.heartbeat import age
+
+    seconds = age()
+    if seconds is None or seconds > settings.ECS_WORKER_HEARTBEAT_MAX_AGE:
+        return "failing"
+    return "ok"
 
 
 @require_safe  # GET and HEAD: load balancers probe with either
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {}
-    for name, check in (("database", _check_database), ("cache", _check_cache)):
+    steps = [("database", _check_database), ("cache", _check_cache)]
+    if settings.ECS_EXPECT_WORKER:
+        steps.append(("worker", _check_worker))
+    for name, check in steps:
         try:
-            check()
-            checks[name] = "ok"
+            checks[name] = check()
         except Exception as exc:  # any failure is the answer, not a crash
             logger.warning("health check %s failed: %s", name, type(exc).__name__)
             checks[name] = "failing"
-    healthy = all(v == "ok" for v in checks.values())
+    if any(v == "failing" for v in checks.values()):
+        status = "failing"
+    elif any(v == "degraded" for v in checks.values()):
+        status = "degraded"
+    else:
+        status = "ok"
     return JsonResponse(
-        {"status": "ok" if healthy else "failing", "checks": checks},
-        status=200 if healthy else 503,
+        {"status": status, "checks": checks}, status=503 if status == "failing" else 200
     )

@@ -125,6 +125,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ecscore.middleware.RequestIDMiddleware",
+    # Inside the request id (so the 503 carries one), outside all that reads the database.
+    "ecscore.middleware.DatabaseUnavailableMiddleware",
     "ecscore.middleware.AdminLoginThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -173,14 +175,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "ecs")
+# Seconds a Redis connect or reply may take before the portal answers without it
+# (ecscore.cache): a frozen Redis must cost a request a fraction of a second, not its deadline.
+ECS_REDIS_TIMEOUT = float(os.environ.get("ECS_REDIS_TIMEOUT", "0.25"))
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+
+    def _redis_cache(alias: str, fallback: str) -> dict:
+        return {
+            "BACKEND": "ecscore.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": ECS_REDIS_TIMEOUT,
+                "SOCKET_TIMEOUT": ECS_REDIS_TIMEOUT,
+                "ALIAS": alias,
+                "FALLBACK": fallback,
+            },
         }
+
+    # Two views of one Redis: without it, locks and breakers go on per process ("local"),
+    # while the query cache misses ("miss") -- a per-process copy of rows would be stale.
+    CACHES = {
+        "default": _redis_cache("default", "local"),
+        "cachalot": _redis_cache("cachalot", "miss"),
     }
 else:
     CACHES = {
@@ -194,7 +212,7 @@ else:
 # cachalot caches ORM reads in the default cache; sessions and the admin log change on every
 # login and would only churn it.
 CACHALOT_ENABLED = env_flag("CACHALOT_ENABLED", True)
-CACHALOT_CACHE = "default"
+CACHALOT_CACHE = "cachalot" if REDIS_URL else "default"
 CACHALOT_UNCACHABLE_APPS = frozenset({"sessions", "admin"})
 # Partner answers and the audit log are written on almost every federated request, change
 # events, subscription keys and the outbox on every change: caching their reads would only
@@ -209,6 +227,7 @@ CACHALOT_UNCACHABLE_TABLES = frozenset(
         "partners_partnersubscriptionkey",
         "notifications_notification",
         "notifications_deliveryattempt",
+        "notifications_workerheartbeat",
     }
 )
 
@@ -274,6 +293,10 @@ ECS_NOTIFICATION_LEASE_SECONDS = float(os.environ.get("ECS_NOTIFICATION_LEASE_SE
 # A worker's claim on the change events it is evaluating (provisioning.changes); after a crash
 # the claim lapses and another worker (or the restarted one) evaluates them again.
 ECS_CHANGE_LEASE_SECONDS = float(os.environ.get("ECS_CHANGE_LEASE_SECONDS", "300"))
+# /healthz reports "failing" when no worker beat for this long -- only when a worker is
+# expected (scripts/serve.sh says so; the quick start and the tests run none).
+ECS_EXPECT_WORKER = env_flag("ECS_EXPECT_WORKER", False)
+ECS_WORKER_HEARTBEAT_MAX_AGE = float(os.environ.get("ECS_WORKER_HEARTBEAT_MAX_AGE", "60"))
 ECS_NOTIFICATION_GIVE_UP_SECONDS = float(os.environ.get("ECS_NOTIFICATION_GIVE_UP_SECONDS", "3600"))
 # /metrics: a Bearer token scrapers present, and/or networks (CIDRs) that may read without one.
 # With neither, only a debug-mode server answers.

@@ -70,3 +70,16 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status or self.error}"
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker last finished a pass: ``/healthz`` reports a worker gone quiet."""
+
+    worker = models.CharField(max_length=200, primary_key=True, help_text="host:pid")
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "worker heartbeat"
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

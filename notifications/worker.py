@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from ecscore.middleware import REQUEST_ID_HEADER, current_request_id, request_id_scope
 
-from . import callbacks
+from . import callbacks, heartbeat
 from .models import DeliveryAttempt, Notification
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class _Periodic:
     func: Callable[[], Any]
     every: float
     last: float = 0.0
+    failing: int = 0  # consecutive failures: an outage is logged once, not once per pass
 
 
 _periodic: dict[str, _Periodic] = {}
@@ -113,7 +114,15 @@ def run_periodic(force: bool = False) -> None:
                 with request_id_scope(f"worker-{task.name}"):
                     task.func()
             except Exception:
-                logger.exception("periodic task %s failed", task.name)
+                task.failing += 1
+                if task.failing == 1:
+                    logger.exception("periodic task %s failed", task.name)
+                continue
+            if task.failing:
+                logger.warning(
+                    "periodic task %s recovered after %d failures", task.name, task.failing
+                )
+                task.failing = 0
 
 
 def host_of(destination: str) -> str:
@@ -428,6 +437,7 @@ def run(
                 close_old_connections()
                 run_periodic()
                 busy = dispatcher.pump()
+                heartbeat.beat()
                 if once:
                     dispatcher.drain()
                     break
@@ -446,5 +456,9 @@ def run(
             elif not busy:
                 stop.wait(poll)
     finally:
-        dispatcher.close()
+        try:
+            dispatcher.close()
+            heartbeat.forget()
+        except Exception:  # the database is away: the leases lapse, the row grows stale
+            logger.warning("worker stopped without releasing its leases", exc_info=True)
         logger.info("worker stopped")

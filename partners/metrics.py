@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
 
+from ecscore.cache import circuit
+
 from . import breaker
 from .models import PartnerECS, ProvisioningCacheEntry
 
@@ -91,4 +93,12 @@ def metrics(request: HttpRequest) -> HttpResponse:
     ]
     for state, _ in Notification.STATES:
         lines.append(f'ecs_notifications{{state="{state}"}} {states.get(state, 0)}')
+    lines += [
+        "# HELP ecs_cache_degraded 1 while this process answers without Redis (ecscore.cache).",
+        "# TYPE ecs_cache_degraded gauge",
+        f"ecs_cache_degraded {int(circuit.degraded)}",
+        "# HELP ecs_cache_outages_total Redis outages this process has seen.",
+        "# TYPE ecs_cache_outages_total counter",
+        f"ecs_cache_outages_total {circuit.outages}",
+    ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")

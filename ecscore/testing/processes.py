@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -68,6 +68,27 @@ def die_with_parent() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spawn(
+    args: Sequence[str], env: Mapping[str, str], log: IO[bytes], **popen: Any
+) -> subprocess.Popen:
+    """Start a child of the test or benchmark: output to ``log``, no stdin, its own session
+    (so that a signal to its group reaches only it), and gone when we are.
+
+    ``popen`` adds to or overrides ``subprocess.Popen``'s arguments (``cwd`` is the
+    repository unless given).
+    """
+    options: dict[str, Any] = {
+        "cwd": REPO,
+        "stdin": subprocess.DEVNULL,
+        "stdout": log,
+        "stderr": subprocess.STDOUT,
+        "start_new_session": True,
+        "preexec_fn": die_with_parent,
+        **popen,
+    }
+    return subprocess.Popen(list(args), env=dict(env), **options)
 
 
 def run_python(

@@ -27,13 +27,11 @@ SHARED_OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "3gpp-openapi"
 MINTED_ID = re.compile(r"^[0-9a-f]{32}$")
 STRONG_SECRET = secrets.token_urlsafe(50)
 
-LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:6379/2",
-    }
-}
+# Both aliases the settings name: cachalot's is "cachalot" when REDIS_URL is set, else "default".
+_LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+LOCMEM = {"default": _LOCMEM, "cachalot": _LOCMEM}
+_REDIS = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/2"}
+REDIS = {"default": _REDIS, "cachalot": _REDIS}
 
 
 # --- /healthz --------------------------------------------------------------------------------
@@ -305,7 +303,7 @@ def test_database_url_postgres(tmp_path, scheme):
         "db.example",
         5433,
     )
-    assert printed["cache"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert printed["cache"]["BACKEND"] == "ecscore.cache.ResilientRedisCache"
     assert printed["cache"]["LOCATION"] == "redis://cache.example:6379/1"
 
 
