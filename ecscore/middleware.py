@@ -128,11 +128,6 @@ class DatabaseUnavailableMiddleware:
 
     @staticmethod
     def unavailable(exc: Exception) -> HttpResponse:
-        from django.http import JsonResponse
+        from .problems import database_unavailable_response
 
-        from .problems import DATABASE_RETRY_AFTER, PROBLEM_JSON, database_unavailable_body
-
-        logging.getLogger(__name__).warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        response = JsonResponse(database_unavailable_body(), status=503, content_type=PROBLEM_JSON)
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
-        return response
+        return database_unavailable_response(exc)

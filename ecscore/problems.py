@@ -238,6 +238,14 @@ def _is_api_path(request: HttpRequest) -> bool:
     return request.path.startswith(API_PATH_PREFIXES)
 
 
+def database_unavailable_response(exc: Exception) -> JsonResponse:
+    """The 503 of an unreachable database, outside DRF (middleware, the 500 handler)."""
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    response = JsonResponse(database_unavailable_body(), status=503, content_type=PROBLEM_JSON)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 def handler404(request: HttpRequest, exception: Exception | None = None):
     if _is_api_path(request):
         return JsonResponse(
@@ -253,9 +261,7 @@ def handler500(request: HttpRequest):
     # in a middleware, before any view) is a 503 to retry, not a server error.
     current = sys.exc_info()[1]
     if current is not None and database_unavailable(current):
-        from .middleware import DatabaseUnavailableMiddleware
-
-        return DatabaseUnavailableMiddleware.unavailable(current)
+        return database_unavailable_response(current)
     if isinstance(current, UnreadablePostError):
         return _body_timeout()
     if _is_api_path(request):
