@@ -223,6 +223,7 @@ CACHALOT_UNCACHABLE_TABLES = frozenset(
         "partners_provisioningcacheentry",
         "partners_retrievalaudit",
         "provisioning_inventorychange",
+        "provisioning_indexchange",
         "provisioning_eecsubscriptionkey",
         "partners_partnersubscriptionkey",
         "notifications_notification",
@@ -266,6 +267,8 @@ ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
 # Audit rows, hit counters and cached answers commit without waiting for the WAL flush
 # (ecscore.db.relaxed_commit) unless this is set.
 ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
+# Matching from each process's in-memory index (provisioning.inventory); off: the SQL matcher.
+ECS_INVENTORY_INDEX = env_flag("ECS_INVENTORY_INDEX", True)
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
 # Admin login attempts per address per minute.

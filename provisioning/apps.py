@@ -14,6 +14,7 @@ class ProvisioningConfig(AppConfig):
             changes,
             configsection,  # noqa: F401  (registers the ecs/edns file sections)
             eec_subscriptions,
+            inventory,
             registration,
             signals,
         )
@@ -24,3 +25,4 @@ class ProvisioningConfig(AppConfig):
         worker.register_periodic("evaluate-changes", changes.process_pending, 0)
         worker.register_periodic("expire-registrations", registration.expire_registrations, 2)
         worker.register_periodic("expire-subscriptions", eec_subscriptions.expire, 10)
+        worker.register_periodic("prune-index-changes", inventory.prune, 60)

@@ -39,6 +39,7 @@ from simple_history.signals import pre_create_historical_record
 from ecscore.configfile import ProgressReporter as Progress
 from ecscore.db import delete_in, placeholders, write_cached, write_cached_many
 
+from . import inventory
 from .models import (
     EDN,
     EES,
@@ -223,6 +224,8 @@ def write(changes: InventoryChanges, reason: str, progress: Progress | None = No
         area_keys_of={edn.pk for edn in (*changes.created_edns, *changes.updated_edns)},
         report=report,
     )
+    # Written past the models' save and delete: each process's index builds anew.
+    inventory.touched(full=True)
 
 
 def _create(

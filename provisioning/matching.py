@@ -13,10 +13,11 @@ The rules (also in docs/matching.md):
 
 Candidates come from small index lookups, never from a scan of the inventory: the location's
 TAI/cell keys and bounding boxes give EES and EDN ids, or else the EAS ids do, or else the
-PLMNs; the candidate EESs are then fetched by primary key and EDN.  Everything else (EAS ids,
-PLMNs, registration expiry, exact geometry) is checked in Python on those few rows, so a
-request costs the same with 1,000 or 100,000 EESs, and the SQL of a request does not depend on
-the clock (the query cache can serve it until the inventory changes).
+PLMNs.  The lookups go to the process's in-memory index (``provisioning.inventory``) when it
+is built and the caller is outside a transaction, else to the database's index tables (two
+statements, ``querysets.EESManager``), which stay the oracle.  Everything else (EAS ids,
+PLMNs, registration expiry, exact geometry) is checked in Python on those few EESs, so a
+request costs the same with 1,000 or 100,000 EESs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from ecscore.memo import TableMemo
 
+from . import inventory
 from .models import EDN, EES
 from .query import ProvisioningQuery
 
@@ -48,7 +50,29 @@ _edns_without_area = TableMemo([EDN], _load_edns_without_area)
 
 
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
-    """EESs that pass every filter but the exact location check (``serves_location``)."""
+    """EESs that pass every filter but the exact location check (``serves_location``):
+    from the process's in-memory index when it is ready, else from the database."""
+    snapshot = inventory.index.current()
+    if snapshot is None:
+        return sql_candidates(query, home_plmns)
+    now = timezone.now()
+    only_plmn_edns = not home_plmns & set(query.serving_plmns)
+    found = []
+    for ees, in_plmns in snapshot.candidates(
+        location=query.location,
+        eas_ids=query.eas_ids,
+        plmns=query.serving_plmns,
+        only_plmn_edns=only_plmn_edns,
+    ):
+        if not (_current(ees, now) and _serves_apps(ees, query)):
+            continue
+        if _in_plmns(ees, in_plmns, query, home_plmns):
+            found.append(ees)
+    return found
+
+
+def sql_candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
+    """``candidates`` from the database: the oracle the in-memory index is tested against."""
     # Two hand-written statements (provisioning/querysets.py): the location's area keys,
     # then the candidate EESs with their EDNs.
     near = None
@@ -67,7 +91,7 @@ def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
         only_plmn_edns=not home_plmns & set(query.serving_plmns),
         keep=lambda ees: _current(ees, now) and _serves_apps(ees, query),
     )
-    return [ees for ees in found if _in_plmns(ees, query, home_plmns)]
+    return [ees for ees in found if _in_plmns(ees, ees.in_plmns, query, home_plmns)]
 
 
 def _current(ees: EES, now: dt.datetime) -> bool:
@@ -78,9 +102,10 @@ def _serves_apps(ees: EES, query: ProvisioningQuery) -> bool:
     return not query.eas_ids or not set(query.eas_ids).isdisjoint(ees.eas_ids or ())
 
 
-def _in_plmns(ees: EES, query: ProvisioningQuery, home_plmns: set[str]) -> bool:
-    """Whether the EES's EDN serves one of the PLMNs (an EDN with no PLMN of its own: the home)."""
-    if not query.serving_plmns or ees.in_plmns:
+def _in_plmns(ees: EES, listed: bool, query: ProvisioningQuery, home_plmns: set[str]) -> bool:
+    """Whether the EES's EDN serves one of the PLMNs: ``listed`` (it lists one), or with no
+    PLMN of its own, the home's."""
+    if not query.serving_plmns or listed:
         return True
     return ees.edn.serves_home and not home_plmns.isdisjoint(query.serving_plmns)
 
@@ -101,9 +126,13 @@ def rank(ees: EES, query: ProvisioningQuery) -> tuple[int, int, str]:
     return (preferred, acr, ees.ees_id)
 
 
-def match(query: ProvisioningQuery, home_plmns: set[str]) -> list[EDNMatch]:
-    """EDNs with at least one matching EES, each with only its matching EESs, best first."""
-    found = [ees for ees in candidates(query, home_plmns) if serves_location(ees, query)]
+def match(
+    query: ProvisioningQuery, home_plmns: set[str], *, from_sql: bool = False
+) -> list[EDNMatch]:
+    """EDNs with at least one matching EES, each with only its matching EESs, best first.
+    ``from_sql``: never from the in-memory index (the differential test's oracle)."""
+    found = (sql_candidates if from_sql else candidates)(query, home_plmns)
+    found = [ees for ees in found if serves_location(ees, query)]
     found.sort(key=lambda ees: rank(ees, query))
     by_edn: dict[int, EDNMatch] = {}
     for ees in found:  # already in rank order, so each EDN's first EES is its best

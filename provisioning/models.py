@@ -22,12 +22,13 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
+from django.utils import timezone
 
 from ecscore import schemas
 from ecscore.history import change_log
 from ecscore.memo import TableMemo
 
-from . import areas, scope, signals
+from . import areas, inventory, scope, signals
 from .datamodel import EDGE4_FILE, FIELD_TO_MEMBER, ees_info
 from .querysets import EESManager, InventoryChangeManager
 
@@ -374,6 +375,7 @@ class EDN(models.Model):
             )
             super().save(*args, **kwargs)
             reindex_edn(self)
+            inventory.touched(edn_pks=[self.pk])
             signals.changed(EDN, edn_reach(self.pk, [before, self.edn_topo_srv_area]))
 
 
@@ -500,6 +502,7 @@ class EES(models.Model):
             for edn_id in sorted({self.edn_id, previous_edn} - {None}):
                 lock_edn(edn_id)
             super().save(*args, **kwargs)
+            inventory.touched(ees_pks=[self.pk])  # the expiry too: answers check it
             if previous is not None and previous == {
                 **{f: getattr(self, f) for f in FIELD_TO_MEMBER},
                 "edn_id": self.edn_id,
@@ -686,6 +689,8 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
     if not same:
         EDNPlmn.objects.filter(edn=edn).delete()
         EDNPlmn.objects.bulk_create(plmns)
+    if changed or not same:
+        inventory.touched(edn_pks=[edn.pk])
     # What the EDN serves changed: every EES in it may now answer other requests.
     return not same or "serves_home" in changed
 
@@ -770,6 +775,24 @@ class InventoryChange(models.Model):
         return f"change {self.pk}"
 
 
+class IndexChange(models.Model):
+    """An EES or EDN that changed (or, ``full_build``, the whole inventory), written in the
+    change's own transaction: each process's in-memory index (``provisioning.inventory``)
+    reloads what these name. Pruned by the worker after ``inventory.PRUNE_SECONDS``."""
+
+    id = models.BigAutoField(primary_key=True)
+    ees_pk = models.BigIntegerField(null=True)
+    edn_pk = models.BigIntegerField(null=True)
+    full_build = models.BooleanField(default=False)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "index change"
+
+    def __str__(self) -> str:
+        return f"index change {self.pk}"
+
+
 class EECSubscriptionKey(models.Model):
     """Index: what an EEC subscription asks for (``scope.subscription_keys``), so that a
     change finds the subscriptions it can affect by lookup instead of by evaluating all."""
@@ -798,6 +821,7 @@ def _edn_deleting(sender: Any, instance: EDN, **kwargs: Any) -> None:
 @receiver(post_delete, sender=EDN)
 def _edn_deleted(sender: Any, instance: EDN, **kwargs: Any) -> None:
     _edns_being_deleted.discard(instance.pk)
+    inventory.touched(edn_pks=[instance.pk])
     # Its EESs went first (each with its own change); an EDN without EESs answers nothing.
     signals.changed(EDN, scope.NOTHING)
 
@@ -805,6 +829,7 @@ def _edn_deleted(sender: Any, instance: EDN, **kwargs: Any) -> None:
 @receiver(post_delete, sender=EES)
 def _ees_deleted(sender: Any, instance: EES, **kwargs: Any) -> None:
     """Any delete, one by one or in bulk: the EDN's served PLMNs follow, subscribers hear."""
+    inventory.touched(ees_pks=[instance.pk])
     change = scope.of_ees(instance.eas_ids, instance.svc_area, None)
     if instance.edn_id not in _edns_being_deleted:
         edn = EDN.objects.filter(pk=instance.edn_id).first()

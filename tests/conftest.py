@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from provisioning import inventory
 from tests.builders import EDGE4_FILE, EDGE4_REQUEST, post_json
 from tests.openapi import assert_conforms
 
@@ -20,10 +21,13 @@ def clear_cache() -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache (cachalot's rows included)."""
+    """Each test starts with an empty cache (cachalot's rows included) and no in-memory
+    inventory index: a rolled-back test's rows must not outlive it there either."""
     clear_cache()
+    inventory.index.reset()
     yield
     clear_cache()
+    inventory.index.reset()
 
 
 @pytest.fixture

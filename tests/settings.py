@@ -22,6 +22,8 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The in-memory inventory index builds in the request that needs it (provisioning.inventory).
+ECS_INVENTORY_INDEX_INLINE_BUILD = True
 ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access turns it on
 # Rate limits are tested on their own (tests/ecsportal/test_limits.py); elsewhere they
 # would only make results depend on how many requests earlier tests sent.

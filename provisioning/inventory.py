@@ -1,0 +1,449 @@
+"""The inventory compiled in memory: each process's read-only index of our EDNs and EESs.
+
+Matching (``matching.candidates``) asks this index instead of the database: the UE's TAI and
+cell keys, its points (through a grid of whole degrees), its EAS ids and its serving PLMNs
+become dictionary lookups and small set operations, with the rules of ``docs/matching.md``
+and the same candidates as the SQL of ``querysets.EESManager`` (which stays the oracle: a
+differential property test compares the two, and ``ECS_INVENTORY_INDEX=0`` switches the
+index off).
+
+Kept current from ``IndexChange`` rows: every write to an EES or EDN records one in its own
+transaction (``touched``), and before answering, a process reads the rows it has not seen
+yet (one indexed statement, usually returning nothing) and reloads just those EESs and EDNs.
+Ids are handed out at insert and become visible at commit, so a process also asks again for
+the ids it saw skipped (a transaction still open then) until they appear or a minute passes.
+A process that has not caught up for longer than the rows are kept (``PRUNE_SECONDS``) builds
+the index again; so does a ``full`` row (``ecs_apply``'s bulk writes).  The build runs on a
+thread of its own while requests keep the SQL matcher.
+
+Inside a transaction the index is not consulted: what the transaction wrote is not committed,
+and may never be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ecscore.db import placeholders, select
+
+from . import areas
+from .querysets import _inventory, _table
+
+logger = logging.getLogger(__name__)
+
+# Rows are pruned after this long; a process silent for longer cannot know what it missed.
+PRUNE_SECONDS = 600
+# A skipped id still unseen after this long was rolled back (sequences are not transactional).
+GAP_SECONDS = 60.0
+# Grid cells of whole degrees; a box wider than this many cells is checked on every request
+# (a circle around a pole, a country-sized polygon): rare, and cheap to test.
+MAX_GRID_CELLS = 64
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "ECS_INVENTORY_INDEX", True))
+
+
+def touched(ees_pks: Iterable[int] = (), edn_pks: Iterable[int] = (), full: bool = False) -> None:
+    """Record, in the caller's transaction, that these EESs / EDNs changed (or everything)."""
+    IndexChange = _model("IndexChange")
+    rows = [IndexChange(ees_pk=pk) for pk in set(ees_pks) if pk is not None]
+    rows += [IndexChange(edn_pk=pk) for pk in set(edn_pks) if pk is not None]
+    if full:
+        rows.append(IndexChange(full_build=True))
+    if rows:
+        IndexChange.objects.bulk_create(rows)
+
+
+def prune() -> int:
+    """The worker's chore: drop rows every process has had time to read."""
+    IndexChange = _model("IndexChange")
+    cutoff = timezone.now() - dt.timedelta(seconds=PRUNE_SECONDS)
+    deleted, _ = IndexChange.objects.filter(created__lt=cutoff).delete()
+    return deleted
+
+
+def _grid(min_lat: float, max_lat: float, min_lon: float, max_lon: float) -> list[tuple] | None:
+    """The whole-degree cells a box touches; None when there are too many."""
+    lats = range(math.floor(min_lat), math.floor(max_lat) + 1)
+    lons = range(math.floor(min_lon), math.floor(max_lon) + 1)
+    if len(lats) * len(lons) > MAX_GRID_CELLS:
+        return None
+    return [(a, o) for a in lats for o in lons]
+
+
+@dataclass
+class _Owner:
+    """What one EES or EDN put into the index, so that a reload can take it out again."""
+
+    keys: set[str] = field(default_factory=set)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+class _Areas:
+    """Area keys and boxes of one kind of owner (EESs or EDNs) → owner ids."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, set[int]] = defaultdict(set)
+        self.by_cell: dict[tuple, list[tuple[float, float, float, float, int]]] = defaultdict(list)
+        self.wide: list[tuple[float, float, float, float, int]] = []
+        self.owners: dict[int, _Owner] = {}
+
+    def put(self, pk: int, area: dict[str, Any] | None) -> None:
+        self.take(pk)
+        owner = _Owner(areas.network_keys(area), list(areas.bboxes(area)))
+        if not owner.keys and not owner.boxes:
+            return
+        self.owners[pk] = owner
+        for key in owner.keys:
+            self.by_key[key].add(pk)
+        for box in owner.boxes:
+            cells = _grid(*box)
+            if cells is None:
+                self.wide.append((*box, pk))
+            else:
+                for cell in cells:
+                    self.by_cell[cell].append((*box, pk))
+
+    def take(self, pk: int) -> None:
+        owner = self.owners.pop(pk, None)
+        if owner is None:
+            return
+        for key in owner.keys:
+            ids = self.by_key.get(key)
+            if ids is not None:
+                ids.discard(pk)
+                if not ids:
+                    del self.by_key[key]
+        for box in owner.boxes:
+            cells = _grid(*box)
+            for cell in cells or ():
+                kept = [b for b in self.by_cell[cell] if b[4] != pk]
+                if kept:
+                    self.by_cell[cell] = kept
+                else:
+                    del self.by_cell[cell]
+        if any(b[4] == pk for b in self.wide):
+            self.wide = [b for b in self.wide if b[4] != pk]
+
+    def near(self, keys: Iterable[str], points: Iterable[tuple[float, float]]) -> set[int]:
+        """As ``EESManager.near``: owners with one of the keys, or a box holding a point."""
+        found: set[int] = set()
+        for key in keys:
+            found |= self.by_key.get(key, set())
+        for lat, lon in points:
+            for boxes in (self.by_cell.get((math.floor(lat), math.floor(lon)), ()), self.wide):
+                for min_lat, max_lat, min_lon, max_lon, pk in boxes:
+                    if min_lat <= lat <= max_lat and min_lon <= lon <= max_lon:
+                        found.add(pk)
+        return found
+
+
+class Snapshot:
+    """One process's index: EES and EDN instances as ``EESManager.candidates`` builds them."""
+
+    def __init__(self) -> None:
+        self.eess: dict[int, Any] = {}
+        self.edns: dict[int, Any] = {}
+        self.ees_areas = _Areas()
+        self.edn_areas = _Areas()
+        self.by_app: dict[str, set[int]] = defaultdict(set)
+        self.by_edn: dict[int, set[int]] = defaultdict(set)
+        self.edn_plmns: dict[int, frozenset[str]] = {}
+        self.by_plmn: dict[str, set[int]] = defaultdict(set)
+        self.edns_without_area: set[int] = set()
+
+    # --- loading --------------------------------------------------------------------------
+
+    def load_edns(self, pks: list[int] | None) -> None:
+        """(Re)load these EDNs (all of them with None) with their served PLMNs."""
+        inventory = _inventory(_ees_model())
+        rows = inventory.edn_rows
+        sql = f"SELECT {rows.columns('d')} FROM {_table(inventory.edn)} d"
+        plmn_sql = f"SELECT edn_id, plmn FROM {_table(inventory.edn_plmn)}"
+        params: list[Any] = []
+        if pks is not None:
+            if not pks:
+                return
+            sql += f" WHERE d.id IN ({placeholders(pks)})"
+            plmn_sql += f" WHERE edn_id IN ({placeholders(pks)})"
+            params = list(pks)
+        found = {edn.pk: edn for edn in (rows.build(r) for r in select(sql, params))}
+        plmns: dict[int, set[str]] = defaultdict(set)
+        for edn_pk, plmn in select(plmn_sql, params):
+            plmns[edn_pk].add(plmn)
+        for pk in pks if pks is not None else list(found):
+            self._drop_edn(pk)
+            edn = found.get(pk)
+            if edn is None:
+                continue
+            self.edns[pk] = edn
+            self.edn_areas.put(pk, edn.edn_topo_srv_area)
+            if not edn.has_area:
+                self.edns_without_area.add(pk)
+            self.edn_plmns[pk] = frozenset(plmns.get(pk, ()))
+            for plmn in self.edn_plmns[pk]:
+                self.by_plmn[plmn].add(pk)
+            # Its EESs answer with the EDN as it is now.
+            for ees_pk in self.by_edn.get(pk, ()):
+                inventory.edn_fk.set_cached_value(self.eess[ees_pk], edn)
+
+    def _drop_edn(self, pk: int) -> None:
+        self.edns.pop(pk, None)
+        self.edn_areas.take(pk)
+        self.edns_without_area.discard(pk)
+        for plmn in self.edn_plmns.pop(pk, ()):
+            ids = self.by_plmn.get(plmn)
+            if ids is not None:
+                ids.discard(pk)
+                if not ids:
+                    del self.by_plmn[plmn]
+
+    def load_eess(self, pks: list[int] | None) -> None:
+        """(Re)load these EESs (all of them with None)."""
+        inventory = _inventory(_ees_model())
+        rows = inventory.ees_rows
+        sql = f"SELECT {rows.columns('e')} FROM {_table(inventory.ees)} e"
+        params: list[Any] = []
+        if pks is not None:
+            if not pks:
+                return
+            sql += f" WHERE e.id IN ({placeholders(pks)})"
+            params = list(pks)
+        found = {ees.pk: ees for ees in (rows.build(r) for r in select(sql, params))}
+        for pk in pks if pks is not None else list(found):
+            self._drop_ees(pk)
+            ees = found.get(pk)
+            if ees is None:
+                continue
+            edn = self.edns.get(ees.edn_id)
+            if edn is None:  # an EDN created in a transaction we have not read yet
+                self.load_edns([ees.edn_id])
+                edn = self.edns.get(ees.edn_id)
+                if edn is None:
+                    continue
+            inventory.edn_fk.set_cached_value(ees, edn)
+            self.eess[pk] = ees
+            self.by_edn[ees.edn_id].add(pk)
+            self.ees_areas.put(pk, ees.svc_area)
+            for app in set(ees.eas_ids or ()):
+                self.by_app[app].add(pk)
+
+    def _drop_ees(self, pk: int) -> None:
+        ees = self.eess.pop(pk, None)
+        if ees is None:
+            return
+        self.ees_areas.take(pk)
+        members = self.by_edn.get(ees.edn_id)
+        if members is not None:
+            members.discard(pk)
+            if not members:
+                del self.by_edn[ees.edn_id]
+        for app in set(ees.eas_ids or ()):
+            ids = self.by_app.get(app)
+            if ids is not None:
+                ids.discard(pk)
+                if not ids:
+                    del self.by_app[app]
+
+    # --- matching -------------------------------------------------------------------------
+
+    def candidates(
+        self,
+        *,
+        location: areas.UELocation | None,
+        eas_ids: tuple[str, ...],
+        plmns: tuple[str, ...],
+        only_plmn_edns: bool,
+    ) -> list[tuple[Any, bool]]:
+        """``EESManager.candidates`` from memory: (EES, whether its EDN lists one of
+        ``plmns``) for every candidate, before the expiry and application checks."""
+        if location:
+            near_eess = self.ees_areas.near(location.keys, location.points)
+            near_edns = self.edn_areas.near(location.keys, location.points)
+            near_edns |= self.edns_without_area
+            if not near_eess and not near_edns:
+                return []
+            pks = set(near_eess)
+            for edn_pk in near_edns:
+                pks |= {p for p in self.by_edn.get(edn_pk, ()) if not self.eess[p].has_area}
+            if eas_ids:
+                apps: set[int] = set()
+                for app in eas_ids:
+                    apps |= self.by_app.get(app, set())
+                pks &= apps
+        elif eas_ids:
+            pks = set()
+            for app in eas_ids:
+                pks |= self.by_app.get(app, set())
+        elif plmns and only_plmn_edns:
+            pks = set()
+            for plmn in plmns:
+                for edn_pk in self.by_plmn.get(plmn, ()):
+                    pks |= self.by_edn.get(edn_pk, set())
+        else:
+            pks = set(self.eess)
+        wanted = set(plmns)
+        return [
+            (ees, bool(wanted and not wanted.isdisjoint(self.edn_plmns.get(ees.edn_id, ()))))
+            for ees in (self.eess[pk] for pk in pks)
+        ]
+
+
+def _ees_model() -> Any:
+    return _model("EES")
+
+
+def _model(name: str) -> Any:
+    # Through the app registry: ``models`` imports this module to record its changes.
+    return apps.get_model("provisioning", name)
+
+
+class _Index:
+    """The process's snapshot and what it has read of ``IndexChange``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.snapshot: Snapshot | None = None
+        self.seen = 0  # the highest change id applied
+        self.gaps: dict[int, float] = {}  # ids skipped over, and when first noticed
+        self.caught_up_at = 0.0
+        self.building: threading.Thread | None = None
+        self.generation = 0  # bumped by reset, so a build started before it is dropped
+
+    def reset(self) -> None:
+        with self.lock:
+            self.snapshot = None
+            self.seen = 0
+            self.gaps = {}
+            self.caught_up_at = 0.0
+            self.generation += 1
+
+    def _changes(self) -> list[tuple[int, int | None, int | None, bool]]:
+        IndexChange = _model("IndexChange")
+        table = _table(IndexChange)
+        sql = f"SELECT id, ees_pk, edn_pk, full_build FROM {table} WHERE id > %s"
+        params: list[Any] = [self.seen]
+        if self.gaps:
+            gaps = sorted(self.gaps)
+            sql += f" OR id IN ({placeholders(gaps)})"
+            params += gaps
+        return sorted(select(sql + " ORDER BY id", params))
+
+    def build(self, generation: int) -> None:
+        """A full build; it becomes the process's snapshot unless a reset came meanwhile."""
+        started = time.monotonic()
+        try:
+            with transaction.atomic():
+                # One transaction: the changes' high mark and the rows agree. On PostgreSQL
+                # REPEATABLE READ would be needed for that; READ COMMITTED may read rows newer
+                # than the mark, which catching up then reloads once more: harmless.
+                IndexChange = _model("IndexChange")
+                table = _table(IndexChange)
+                high = select(f"SELECT MAX(id) FROM {table}", [])[0][0] or 0
+                snapshot = Snapshot()
+                snapshot.load_edns(None)
+                snapshot.load_eess(None)
+            with self.lock:
+                if generation == self.generation:
+                    self.snapshot = snapshot
+                    self.seen = high
+                    self.gaps = {}
+                    self.caught_up_at = time.monotonic()
+            logger.info(
+                "inventory index built: %d EESs, %d EDNs in %.1f s",
+                len(snapshot.eess),
+                len(snapshot.edns),
+                time.monotonic() - started,
+            )
+        except Exception:
+            logger.exception("building the inventory index failed; matching stays in SQL")
+
+    def _build_in_background(self) -> None:
+        generation = self.generation
+        if getattr(settings, "ECS_INVENTORY_INDEX_INLINE_BUILD", False):
+            # The test suite: its small inventories build in no time, and a thread of our own
+            # would race the suite's flush of the database between tests.
+            self.build(generation)
+            return
+        if self.building is not None and self.building.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                self.build(generation)
+            finally:
+                connection.close()
+
+        self.building = threading.Thread(target=run, name="inventory-index", daemon=True)
+        self.building.start()
+
+    def current(self) -> Snapshot | None:
+        """The snapshot, caught up with every committed change; None when there is none yet
+        (a build runs) or the caller is inside a transaction."""
+        if not enabled() or connection.in_atomic_block:
+            return None
+        with self.lock:
+            if self.snapshot is None:
+                self._build_in_background()
+                if self.snapshot is None:
+                    return None
+            now = time.monotonic()
+            if now - self.caught_up_at > PRUNE_SECONDS / 2:
+                self.snapshot = None  # what was pruned meanwhile cannot be known
+                self._build_in_background()
+                return None
+            changes = self._changes()
+            self.caught_up_at = now
+            if changes:
+                self._apply(changes, now)
+            for gap, noticed in list(self.gaps.items()):
+                if now - noticed > GAP_SECONDS:
+                    del self.gaps[gap]
+            return self.snapshot
+
+    def _apply(self, changes: list[tuple[int, int | None, int | None, bool]], now: float) -> None:
+        assert self.snapshot is not None
+        if any(full for *_, full in changes):
+            self.snapshot = None
+            self._build_in_background()
+            return
+        edns = sorted({edn for _, _, edn, _ in changes if edn is not None})
+        eess = sorted({ees for _, ees, _, _ in changes if ees is not None})
+        self.snapshot.load_edns(edns)
+        self.snapshot.load_eess(eess)
+        for change_id, *_ in changes:
+            self.gaps.pop(change_id, None)
+        top = changes[-1][0]
+        if top > self.seen:
+            ids = {change_id for change_id, *_ in changes}
+            for missing in range(self.seen + 1, top):
+                if missing not in ids:
+                    self.gaps[missing] = now
+            self.seen = top
+
+    def wait_built(self, timeout: float = 60) -> Snapshot | None:
+        """Build now if needed and wait for it (tests, the benchmark's build-time row)."""
+        with self.lock:
+            if self.snapshot is None:
+                self._build_in_background()
+            thread = self.building
+        if thread is not None:
+            thread.join(timeout)
+        return self.current()
+
+
+index = _Index()
