@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "notifications",
     "oauth2_provider",
     "access",
+    "oam",
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,5 @@
 """URL map: the 3GPP APIs at their 3GPP paths (``apis.SERVED``), the admin, the OpenAPI
-description, the token endpoint, health and metrics."""
+description, the token endpoint, the OAM API (``oam.api``), health and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
+    path("api/oam/v1/", include("oam.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("api/ping", include("ecsportal.ping")),

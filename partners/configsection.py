@@ -100,6 +100,60 @@ def _partner_values(entry: dict[str, Any], invalid: set[str] = frozenset()) -> d
     return values
 
 
+def partner_entry_errors(
+    label: str, entry: dict[str, Any], partner: PartnerECS
+) -> tuple[list[str], set[str]]:
+    """One ``partners`` entry, checked on ``partner`` (the stored one it updates, or a new
+    one), which gets the entry's values set; every problem, and the keys at fault.
+
+    Which entry is which (an id listed twice) is the caller's: the file's or the API's.
+    """
+    errors = PARTNER_KEYS.unknown(label, entry)
+    found, bad = PARTNER_KEYS.type_errors(label, entry, skip={"id"})
+    partner_id = entry.get("id")
+    if not isinstance(partner_id, str) or not partner_id:
+        errors.append(f"{label}.id: required, a non-empty string")
+        bad.add("id")
+    errors += found
+    inbound = entry.get("inboundToken")
+    if (
+        "inboundToken" not in bad
+        and isinstance(inbound, str)
+        and inbound.startswith(TOKEN_HASH_PREFIX)
+        and not _HEX64.match(inbound[len(TOKEN_HASH_PREFIX) :].lower())
+    ):
+        errors.append(f"{label}.inboundToken: sha256: must be followed by 64 hex digits")
+        bad.add("inboundToken")
+    for name, value in _partner_values(entry, bad).items():
+        setattr(partner, name, value)
+    errors += PARTNER_KEYS.errors(partner, label, exclude=bad)
+    return errors, bad
+
+
+def partner_values(entry: dict[str, Any]) -> dict[str, Any]:
+    """The model field values of a valid ``partners`` entry (kept credentials left out)."""
+    return _partner_values(entry)
+
+
+def export_partner(p: PartnerECS) -> dict[str, Any]:
+    """A partner as a ``partners`` entry: no literal credential, the inbound token's hash."""
+    entry = PARTNER_KEYS.export(p)
+    for key in EXPORTED_IF_SET:
+        if not entry[key]:
+            del entry[key]
+    for key in CREDENTIAL_KEYS:
+        # A literal credential is a secret and is never exported; env: references are.
+        if not entry[key].startswith(ENV_PREFIX):
+            del entry[key]
+    if p.inbound_token_hash:
+        entry["inboundToken"] = TOKEN_HASH_PREFIX + p.inbound_token_hash
+    else:
+        del entry["inboundToken"]
+    if not p.token_url and p.scope == DEFAULT_SCOPE:
+        del entry["scope"]
+    return entry
+
+
 class PartnerSection(configfile.ConfigSection):
     key = "partners"
     order = 30
@@ -117,31 +171,13 @@ class PartnerSection(configfile.ConfigSection):
             if not isinstance(entry, dict):
                 errors.append(f"{label}: must be a mapping")
                 continue
-            errors += PARTNER_KEYS.unknown(label, entry)
-            found, bad = PARTNER_KEYS.type_errors(label, entry, skip={"id"})
             partner_id = entry.get("id")
-            if not isinstance(partner_id, str) or not partner_id:
-                errors.append(f"{label}.id: required, a non-empty string")
-                bad.add("id")
-            elif partner_id in seen:
+            if isinstance(partner_id, str) and partner_id in seen:
                 errors.append(f"{label}.id: listed twice")
-            else:
+            elif isinstance(partner_id, str) and partner_id:
                 seen.add(partner_id)
-            errors += found
-            inbound = entry.get("inboundToken")
-            if (
-                "inboundToken" not in bad
-                and isinstance(inbound, str)
-                and inbound.startswith(TOKEN_HASH_PREFIX)
-                and not _HEX64.match(inbound[len(TOKEN_HASH_PREFIX) :].lower())
-            ):
-                errors.append(f"{label}.inboundToken: sha256: must be followed by 64 hex digits")
-                bad.add("inboundToken")
-            partner = stored.get(partner_id) if "id" not in bad else None
-            partner = partner or PartnerECS()
-            for name, value in _partner_values(entry, bad).items():
-                setattr(partner, name, value)
-            errors += PARTNER_KEYS.errors(partner, label, exclude=bad)
+            stored_partner = stored.get(partner_id) if isinstance(partner_id, str) else None
+            errors += partner_entry_errors(label, entry, stored_partner or PartnerECS())[0]
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
@@ -165,24 +201,35 @@ class PartnerSection(configfile.ConfigSection):
                     stats["partner deleted"] += 1
 
     def export(self) -> Any:
-        out = []
-        for p in PartnerECS.objects.order_by("partner_id"):
-            entry = PARTNER_KEYS.export(p)
-            for key in EXPORTED_IF_SET:
-                if not entry[key]:
-                    del entry[key]
-            for key in CREDENTIAL_KEYS:
-                # A literal credential is a secret and is never exported; env: references are.
-                if not entry[key].startswith(ENV_PREFIX):
-                    del entry[key]
-            if p.inbound_token_hash:
-                entry["inboundToken"] = TOKEN_HASH_PREFIX + p.inbound_token_hash
-            else:
-                del entry["inboundToken"]
-            if not p.token_url and p.scope == DEFAULT_SCOPE:
-                del entry["scope"]
-            out.append(entry)
-        return out
+        return [export_partner(p) for p in PartnerECS.objects.order_by("partner_id")]
+
+
+def policy_entry_errors(
+    label: str, entry: dict[str, Any], policy: AuthorizationPolicy, partner_pk: int | None
+) -> list[str]:
+    """One ``policies`` entry, checked on ``policy`` (the stored one it updates, or a new
+    one), which gets the entry's values set; ``partner_pk`` is the stored partner it names
+    (None: no such row, which the caller reports).  Which entry is which is the caller's.
+    """
+    errors = POLICY_KEYS.unknown(label, entry)
+    found, bad = POLICY_KEYS.type_errors(label, entry)
+    errors += found
+    for name, value in POLICY_KEYS.values(entry, invalid=bad).items():
+        setattr(policy, name, value)
+    if partner_pk is not None:
+        policy.partner_id = partner_pk
+    else:
+        bad.add("partner")
+    return errors + POLICY_KEYS.errors(policy, label, exclude=bad)
+
+
+def export_policy(p: AuthorizationPolicy) -> dict[str, Any]:
+    """A policy as a ``policies`` entry (its partner by id; ``id`` only when it has one)."""
+    entry = POLICY_KEYS.export(p)
+    if not p.policy_id:
+        del entry["id"]
+    entry["partner"] = p.partner.partner_id
+    return entry
 
 
 class PolicySection(configfile.ConfigSection):
@@ -208,14 +255,11 @@ class PolicySection(configfile.ConfigSection):
             if not isinstance(entry, dict):
                 errors.append(f"{label}: must be a mapping")
                 continue
-            errors += POLICY_KEYS.unknown(label, entry)
-            found, bad = POLICY_KEYS.type_errors(label, entry)
-            errors += found
             partner = entry.get("partner")
             if not isinstance(partner, str) or partner not in known:
                 errors.append(f"{label}.partner: {partner!r} is not a partner")
                 partner = None
-            policy_id = entry.get("id") if "id" not in bad else None
+            policy_id = entry.get("id") if isinstance(entry.get("id"), str) else None
             identity = ("id", policy_id) if policy_id else ("partner", partner)
             if identity[1] is not None:
                 if identity in identities:
@@ -227,13 +271,7 @@ class PolicySection(configfile.ConfigSection):
             # Checked on the policy it updates (or a new one) for the partner it names; a
             # partner only the file lists has no row yet, so the model cannot check that.
             policy = stored.find(policy_id, partner)
-            for name, value in POLICY_KEYS.values(entry, invalid=bad).items():
-                setattr(policy, name, value)
-            if partner in stored_partners:
-                policy.partner_id = stored_partners[partner]
-            else:
-                bad.add("partner")
-            errors += POLICY_KEYS.errors(policy, label, exclude=bad)
+            errors += policy_entry_errors(label, entry, policy, stored_partners.get(partner))
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
@@ -271,15 +309,9 @@ class PolicySection(configfile.ConfigSection):
                     stats["policy deleted"] += 1
 
     def export(self) -> Any:
-        out = []
         policies = AuthorizationPolicy.objects.select_related("partner")
-        for p in sorted(policies, key=lambda p: (p.partner.partner_id, p.policy_id)):
-            entry = POLICY_KEYS.export(p)
-            if not p.policy_id:
-                del entry["id"]
-            entry["partner"] = p.partner.partner_id
-            out.append(entry)
-        return out
+        ordered = sorted(policies, key=lambda p: (p.partner.partner_id, p.policy_id))
+        return [export_policy(p) for p in ordered]
 
 
 class _StoredPolicies:

@@ -145,7 +145,7 @@ class EDNSection(configfile.ConfigSection):
                 errors.append(f"{label}: must be a mapping")
                 continue
             errors += [f"{label}.{k}: unknown key" for k in entry if k not in EDN_KEYS]
-            errors += self._edn_errors(label, entry)
+            errors += self.edn_entry_errors(label, entry)
             identity = _edn_identity(entry)
             if identity[1] is not None:  # an id or a DNN; without either it is reported above
                 if identity in identities:
@@ -164,12 +164,12 @@ class EDNSection(configfile.ConfigSection):
                     if ees["eesId"] in registered:
                         errors.append(f"{where}: eesId is registered by the EES itself (EDGE-6)")
                     ees_ids.setdefault(ees["eesId"], where)
-                errors += _ees_errors(where, ees)
+                errors += ees_entry_errors(where, ees)
             configfile.progress("validating EDNs", index + 1, len(data))
         return errors
 
     @staticmethod
-    def _edn_errors(label: str, entry: dict[str, Any]) -> list[str]:
+    def edn_entry_errors(label: str, entry: dict[str, Any]) -> list[str]:
         """The EDN's members, checked by 3GPP's EDNConInfo schema and then by the model."""
         errors: list[str] = []
         exclude: set[str] = set()
@@ -223,11 +223,7 @@ class EDNSection(configfile.ConfigSection):
         for index, entry in enumerate(data):
             identity = _edn_identity(entry)
             edn = existing_edns.get(identity) or EDN()
-            wanted = {
-                "edn_id": entry.get("id", ""),
-                **datamodel.edn_fields(entry["ednConInfo"]),
-                "plmns": entry.get("plmns", []),
-            }
+            wanted = edn_values(entry)
             created = edn._state.adding
             if configfile.set_if_changed(edn, wanted, stats, "edn", created):
                 (changes.created_edns if created else changes.updated_edns).append(edn)
@@ -272,18 +268,11 @@ class EDNSection(configfile.ConfigSection):
         for edn in edns:
             if edn.edn_id.startswith(REGISTERED_EDN_PREFIX) and edn.pk not in by_edn:
                 continue  # made for EES registrations, not by the operator
-            entry: dict[str, Any] = {}
-            if edn.edn_id:
-                entry["id"] = edn.edn_id
-            entry["ednConInfo"] = canonical(datamodel.edn_con_info(edn))
-            if edn.plmns:
-                entry["plmns"] = canonical(edn.plmns)
-            entry["eess"] = [canonical_ees(e) for e in by_edn.get(edn.pk, [])]
-            out.append(entry)
+            out.append(export_edn(edn, by_edn.get(edn.pk, [])))
         return out
 
 
-def _ees_errors(where: str, info: Any) -> list[str]:
+def ees_entry_errors(where: str, info: Any) -> list[str]:
     """One EESInfo of the file, checked as the model checks an EES.
 
     ``EES.clean`` is 3GPP's EESInfo schema: it runs here once, on the EESInfo as the file
@@ -300,6 +289,27 @@ def _ees_errors(where: str, info: Any) -> list[str]:
     except ValidationError as error:
         return configfile.model_messages(error, where, datamodel.FIELD_TO_MEMBER, EES, sep="/")
     return []
+
+
+def edn_values(entry: dict[str, Any]) -> dict[str, Any]:
+    """The EDN field values of a valid ``edns`` entry (its EESs aside)."""
+    return {
+        "edn_id": entry.get("id", ""),
+        **datamodel.edn_fields(entry["ednConInfo"]),
+        "plmns": entry.get("plmns", []),
+    }
+
+
+def export_edn(edn: EDN, eess: list[EES]) -> dict[str, Any]:
+    """An EDN as an ``edns`` entry, with ``eess`` (EESInfo) in the order given."""
+    entry: dict[str, Any] = {}
+    if edn.edn_id:
+        entry["id"] = edn.edn_id
+    entry["ednConInfo"] = canonical(datamodel.edn_con_info(edn))
+    if edn.plmns:
+        entry["plmns"] = canonical(edn.plmns)
+    entry["eess"] = [canonical_ees(e) for e in eess]
+    return entry
 
 
 def canonical_ees(ees: EES) -> dict[str, Any]:

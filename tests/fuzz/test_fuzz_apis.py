@@ -28,7 +28,6 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,6 @@ import pytest
 import schemathesis
 import yaml
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -65,6 +62,7 @@ from tests.builders import (
     serv_prov_subscription,
     tai,
 )
+from tests.fuzz import in_this_transaction
 from tests.openapi import SHARED_OPENAPI, assert_conforms, assert_valid
 
 #: Cases per operation in the fuzzing phase (raise ECS_FUZZ_EXAMPLES for a longer run).
@@ -165,20 +163,6 @@ PROBES: Counter[str] = Counter()
 
 
 # --- the inventory ----------------------------------------------------------------------------
-
-
-@contextmanager
-def _in_this_transaction():
-    """What Django's test client does around each request: Django closes "old" database
-    connections when a request starts and ends, which would end (on PostgreSQL, close) the
-    transaction the test runs in."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -373,7 +357,7 @@ def test_fuzz(case: schemathesis.Case, inventory: dict) -> None:
         _steer(api, case, live_param)
     elif api == "discovery":
         _steer_query(case)
-    with _in_this_transaction():
+    with in_this_transaction():
         response = case.call(headers=PARTNER_AUTH if api == "edge10" else None)
     CASES["edge10-notify" if notify else api] += 1
     if live_param and (response.status_code == 404 or case.method == "DELETE"):

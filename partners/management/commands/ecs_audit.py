@@ -1,4 +1,8 @@
-"""``manage.py ecs_audit``: the retrieval audit log, oldest first, for scripts and support."""
+"""``manage.py ecs_audit``: the retrieval audit log, oldest first, for scripts and support.
+
+It filters with ``partners.filters.RetrievalAuditFilterSet``, as the OAM API's ``audit/`` and
+the admin do: one definition of "the audit by partner, direction, decision, time".
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ from django.utils import timezone
 
 from ecscore.datetimes import parse_datetime
 
+from ...filters import RetrievalAuditFilterSet
 from ...models import RetrievalAudit
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_since(value: str) -> dt.datetime:
+def parse_since(value: str, option: str = "--since") -> dt.datetime:
+    """A date-time, or an age (30m, 2h, 7d) before now."""
     match = _RELATIVE.match(value)
     if match:
         amount, unit = match.groups()
@@ -26,7 +32,7 @@ def parse_since(value: str) -> dt.datetime:
     parsed = parse_datetime(value)
     if parsed is None:
         raise CommandError(
-            f"--since {value!r}: give a date-time with a time zone (2026-11-25T10:00:00Z) "
+            f"{option} {value!r}: give a date-time with a time zone (2026-11-25T10:00:00Z) "
             "or an age such as 30m, 2h, 7d"
         )
     return parsed
@@ -56,15 +62,28 @@ class Command(BaseCommand):
         parser.add_argument("--partner", help="partner ECS id")
         parser.add_argument("--direction", choices=["in", "out"])
         parser.add_argument("--since", help="date-time, or an age such as 30m, 2h, 7d")
+        parser.add_argument("--until", help="before this date-time, or this long ago (2h)")
+        parser.add_argument("--decision", choices=["allowed", "denied"])
+        parser.add_argument("--request-id", help="the request id of the exchange")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = RetrievalAudit.objects.order_by("at", "pk")
-        if options["partner"]:
-            rows = rows.filter(partner_label=options["partner"])
-        if options["direction"]:
-            rows = rows.filter(direction=options["direction"])
-        if options["since"]:
-            rows = rows.filter(at__gte=parse_since(options["since"]))
+        data = {
+            name: options[name]
+            for name in ("partner", "direction", "decision", "request_id")
+            if options[name]
+        }
+        for name in ("since", "until"):
+            if options[name]:
+                # Ages (2h) are the command's; the FilterSet takes the date-time they mean.
+                data[name] = parse_since(options[name], f"--{name}").isoformat()
+        filterset = RetrievalAuditFilterSet(data, queryset=RetrievalAudit.objects.all())
+        if not filterset.is_valid():
+            problems = "; ".join(
+                f"--{name.replace('_', '-')}: {' '.join(errors)}"
+                for name, errors in filterset.errors.items()
+            )
+            raise CommandError(problems)
+        rows = filterset.qs.order_by("at", "pk")
         for row in rows.iterator(chunk_size=1000):
             if options["json"]:
                 self.stdout.write(json.dumps(as_json(row), sort_keys=True))
