@@ -35,3 +35,11 @@ def pre_request(worker, req):
     sock = getattr(getattr(req, "unreader", None), "sock", None)
     if sock is not None:
         sock.settimeout(body_timeout)
+
+
+def post_worker_init(worker):
+    # The in-memory inventory index builds as the worker starts, not in its first requests
+    # (which the SQL matcher answers meanwhile).
+    from provisioning import inventory
+
+    inventory.index.start()

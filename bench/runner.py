@@ -469,6 +469,7 @@ class Bench:
         )
         template = template.replace(datasets.app_id(0), "@APP@")
         edns = datasets.edn_count(size)
+        index = home.wait_index_ready()
         self.warm(home.url + EDGE4, body_template=template, edns=edns)
         result = self.wrk(home.url + EDGE4, body_template=template, edns=edns)
         keys = servers.count_redis_keys(home.env["CACHE_KEY_PREFIX"])
@@ -478,7 +479,9 @@ class Bench:
             result,
             size=size,
             redis_keys=keys,
-            notes=f"random TAI of {edns:,} EDNs; statuses {result.statuses}; {keys:,} Redis keys",
+            index=index,
+            notes=f"random TAI of {edns:,} EDNs; statuses {result.statuses}; {keys:,} Redis keys; "
+            f"index {index}",
         )
 
     def _federation(self, home: servers.Server, visited: servers.Server, size: int) -> None:

@@ -328,6 +328,33 @@ class Server:
         values = [_status_kib(pid, "VmRSS") * 1024 for pid in self.worker_pids()]
         return {"sum": sum(values), "max": max(values, default=0), "workers": len(values)}
 
+    def wait_index_ready(self, timeout: float = 300) -> dict[str, Any]:
+        """Wait until every worker's in-memory inventory index is built (``/healthz`` on new
+        connections, which the workers take in turn); the slowest build and the workers'
+        memory then. Measured rows must not time the SQL fallback of a build in progress."""
+        pids = set(self.worker_pids())
+        ready: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not pids <= set(ready):
+            try:
+                index = requests.get(self.url + "/healthz", timeout=5).json()["inventoryIndex"]
+            except (requests.RequestException, ValueError, KeyError):
+                index = {}
+            if index.get("state") == "ready":
+                ready[index["pid"]] = index
+            elif index.get("state") == "off":
+                return {"state": "off"}
+            else:
+                time.sleep(0.1)
+        built = [i.get("builtSeconds") or 0 for i in ready.values()]
+        return {
+            "state": "ready" if pids <= set(ready) else "building",
+            "workers_ready": len(ready),
+            "eess": max((i.get("eess", 0) for i in ready.values()), default=0),
+            "build_s_max": max(built, default=None),
+            "worker_rss_max_mib": round(self.worker_rss()["max"] / 2**20, 1),
+        }
+
     def stop(self) -> None:
         if self.process is None:
             return

@@ -9,6 +9,7 @@ unreachable, or the worker's heartbeat is older than ``ECS_WORKER_HEARTBEAT_MAX_
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 
 from django.conf import settings
@@ -66,6 +67,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         status = "degraded"
     else:
         status = "ok"
-    return JsonResponse(
-        {"status": status, "checks": checks}, status=503 if status == "failing" else 200
-    )
+    from provisioning import inventory
+
+    body = {
+        "status": status,
+        "checks": checks,
+        # This process's in-memory inventory index (it answers from SQL until it is ready).
+        "inventoryIndex": {**inventory.index.status(), "pid": os.getpid()},
+    }
+    return JsonResponse(body, status=503 if status == "failing" else 200)

@@ -323,6 +323,7 @@ class _Index:
         self.caught_up_at = 0.0
         self.building: threading.Thread | None = None
         self.generation = 0  # bumped by reset, so a build started before it is dropped
+        self.built_seconds: float | None = None  # how long the last full build took
 
     def reset(self) -> None:
         with self.lock:
@@ -363,6 +364,7 @@ class _Index:
                     self.seen = high
                     self.gaps = {}
                     self.caught_up_at = time.monotonic()
+                    self.built_seconds = round(time.monotonic() - started, 3)
             logger.info(
                 "inventory index built: %d EESs, %d EDNs in %.1f s",
                 len(snapshot.eess),
@@ -434,6 +436,30 @@ class _Index:
                 if missing not in ids:
                     self.gaps[missing] = now
             self.seen = top
+
+    def start(self) -> None:
+        """Build in the background now (a gunicorn worker that starts), not at the first
+        request."""
+        if enabled():
+            with self.lock:
+                if self.snapshot is None:
+                    self._build_in_background()
+
+    def status(self) -> dict[str, Any]:
+        """For ``/healthz``: whether this process answers from the index, and its size."""
+        if not enabled():
+            return {"state": "off"}
+        snapshot = self.snapshot
+        if snapshot is None:
+            building = self.building is not None and self.building.is_alive()
+            # "none": nothing asked for it yet (the first request outside a transaction will).
+            return {"state": "building" if building else "none"}
+        return {
+            "state": "ready",
+            "eess": len(snapshot.eess),
+            "edns": len(snapshot.edns),
+            "builtSeconds": self.built_seconds,
+        }
 
     def wait_built(self, timeout: float = 60) -> Snapshot | None:
         """Build now if needed and wait for it (tests, the benchmark's build-time row)."""

@@ -20,7 +20,8 @@ from ecscore.middleware import RequestIDLogFilter
 from ecscore.schemas import BUNDLE_PATH, build_bundle
 from ecsportal import apis
 from ecsportal.checks import cachalot_needs_shared_cache
-from tests.builders import EDGE4_REQUEST, post_json
+from provisioning import inventory
+from tests.builders import EDGE4_REQUEST, make_edn, make_ees, post_json
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "3gpp-openapi"
@@ -41,7 +42,25 @@ REDIS = {"default": _REDIS, "cachalot": _REDIS}
 def test_healthz_reports_database_and_cache_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+    body = response.json()
+    assert {k: body[k] for k in ("status", "checks")} == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok"},
+    }
+    # Inside the test's transaction the index is never consulted, so it is not built.
+    assert body["inventoryIndex"]["state"] == "none"
+    assert body["inventoryIndex"]["pid"] == os.getpid()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_shows_the_inventory_index_once_built(client):
+    edn = make_edn("edn-h")
+    make_ees(edn, "ees-h")
+    assert inventory.index.wait_built() is not None
+    index = client.get("/healthz").json()["inventoryIndex"]
+    assert index["state"] == "ready"
+    assert (index["eess"], index["edns"]) == (1, 1)
+    assert index["builtSeconds"] >= 0
 
 
 @pytest.mark.django_db
@@ -55,10 +74,8 @@ def test_healthz_fails_when_the_cache_does_not_keep_values(client):
     with override_settings(CACHES=dummy):
         response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {
-        "status": "failing",
-        "checks": {"database": "ok", "cache": "failing"},
-    }
+    assert response.json()["status"] == "failing"
+    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------

@@ -114,10 +114,8 @@ def test_edge4_answers_from_the_database_and_healthz_says_degraded(where):
     # The circuit: at most one short timeout per retry interval, not one per cache call.
     assert elapsed < 3, f"20 requests took {elapsed:.2f} s with Redis {where}"
     assert health.status_code == 200
-    assert health.json() == {
-        "status": "degraded",
-        "checks": {"database": "ok", "cache": "degraded"},
-    }
+    assert health.json()["status"] == "degraded"
+    assert health.json()["checks"] == {"database": "ok", "cache": "degraded"}
 
 
 @pytest.mark.django_db
