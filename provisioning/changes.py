@@ -33,6 +33,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
 from ecscore import db
+from notifications import heartbeat as worker_heartbeat
 
 from .models import InventoryChange
 from .scope import EVERYTHING, NOTHING, ChangeScope
@@ -108,6 +109,9 @@ def _renewer(ids: list[int]) -> Heartbeat:
     renewed = [time.monotonic()]
 
     def heartbeat() -> None:
+        # A long pass is the worker's chores loop making progress, batch after batch: its
+        # heartbeat must not age meanwhile.
+        worker_heartbeat.progress()
         if time.monotonic() - renewed[0] >= lease_seconds() / 3:
             until = timezone.now() + dt.timedelta(seconds=lease_seconds())
             InventoryChange.objects.filter(pk__in=ids).update(leased_until=until)

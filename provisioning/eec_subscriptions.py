@@ -185,7 +185,7 @@ def delete(subscription_id: str) -> None:
 
 def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live subscriptions ``scope`` can reach whose information changed."""
-    answers: dict[ProvisioningQuery, list[dict[str, Any]]] = {}
+    answers: dict[ProvisioningQuery, tuple[list[dict[str, Any]], str]] = {}
     return subscription_index.evaluate(
         EECSubscription,
         EECSubscriptionKey,
@@ -201,32 +201,42 @@ def evaluate_all() -> int:
 
 
 @transaction.atomic
-def _evaluate_batch(ids: list[int], answers: dict[ProvisioningQuery, list[dict[str, Any]]]) -> int:
-    notified = 0
+def _evaluate_batch(
+    ids: list[int], answers: dict[ProvisioningQuery, tuple[list[dict[str, Any]], str]]
+) -> int:
+    """Evaluate one batch in one transaction: its notifications and its digests commit
+    together, so the worker delivers them while the next batch is evaluated, and a worker
+    killed later does not notify them twice (their digests already say so)."""
     live = EECSubscription.objects.filter(pk__in=ids, expires_at__gt=timezone.now())
-    changed: list[EECSubscription] = []
+    now = timezone.now()
+    by_digest: dict[str, list[int]] = {}
+    notifications = []
     for sub in live.order_by("pk"):
         query = datamodel.provisioning_query(sub.body)
-        # Subscriptions that ask the same (one cell, one application) get the same answer.
-        configs = answers.get(query)
-        if configs is None:
-            configs = answers[query] = answer_now(sub.body)
-        new_digest = digest(configs)
+        # Subscriptions that ask the same (one cell, one application) get the same answer,
+        # and its digest.
+        known = answers.get(query)
+        if known is None:
+            configs = answer_now(sub.body)
+            known = answers[query] = (configs, digest(configs))
+        configs, new_digest = known
         if new_digest == sub.digest:
             continue
-        sub.digest, sub.updated = new_digest, timezone.now()
-        changed.append(sub)
+        by_digest.setdefault(new_digest, []).append(sub.pk)
         if configs:
-            worker.enqueue(
-                KIND,
-                sub.subscription_id,
-                sub.notification_destination,
-                {"subId": sub.subscription_id, "ednCnfgInfo": configs},
+            notifications.append(
+                (
+                    KIND,
+                    sub.subscription_id,
+                    sub.notification_destination,
+                    {"subId": sub.subscription_id, "ednCnfgInfo": configs},
+                )
             )
-            notified += 1
-    # One statement for the batch's digests, not one per subscription.
-    EECSubscription.objects.bulk_update(changed, ["digest", "updated"])
-    return notified
+    # One statement per distinct new answer in the batch (a fan-out has a handful), not one
+    # per subscription.
+    for new_digest, pks in by_digest.items():
+        EECSubscription.objects.filter(pk__in=pks).update(digest=new_digest, updated=now)
+    return worker.enqueue_many(notifications)
 
 
 @transaction.atomic

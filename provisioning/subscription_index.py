@@ -22,7 +22,7 @@ from .query import ProvisioningQuery
 from .scope import ChangeScope, subscription_keys
 
 # Subscriptions evaluated per batch (one transaction each); the environment may lower it.
-BATCH = int(os.environ.get("ECS_EVALUATION_BATCH") or 2000)
+BATCH = int(os.environ.get("ECS_EVALUATION_BATCH") or 500)
 
 
 def keys_for(query: ProvisioningQuery) -> list[str]:
