@@ -71,13 +71,15 @@ def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
     return found
 
 
-def sql_candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
-    """``candidates`` from the database: the oracle the in-memory index is tested against."""
+def sql_candidates(query: ProvisioningQuery, home_plmns: set[str], memo: bool = True) -> list[EES]:
+    """``candidates`` from the database: the fallback, and with ``memo=False`` (every row
+    read now, none from a per-process memo) the oracle the in-memory index is tested
+    against."""
     # Two hand-written statements (provisioning/querysets.py): the location's area keys,
     # then the candidate EESs with their EDNs.
     near = None
     if query.location:
-        without_area = _edns_without_area.get()
+        without_area = _edns_without_area.get() if memo else _load_edns_without_area()
         ees_ids, edn_ids = EES.objects.near(query.location.keys, query.location.points)
         edn_ids |= without_area
         if not ees_ids and not edn_ids:
@@ -131,7 +133,10 @@ def match(
 ) -> list[EDNMatch]:
     """EDNs with at least one matching EES, each with only its matching EESs, best first.
     ``from_sql``: never from the in-memory index (the differential test's oracle)."""
-    found = (sql_candidates if from_sql else candidates)(query, home_plmns)
+    if from_sql:
+        found = sql_candidates(query, home_plmns, memo=False)
+    else:
+        found = candidates(query, home_plmns)
     found = [ees for ees in found if serves_location(ees, query)]
     found.sort(key=lambda ees: rank(ees, query))
     by_edn: dict[int, EDNMatch] = {}
