@@ -375,7 +375,6 @@ class EDN(models.Model):
             )
             super().save(*args, **kwargs)
             reindex_edn(self)
-            inventory.touched(edn_pks=[self.pk])
             signals.changed(EDN, edn_reach(self.pk, [before, self.edn_topo_srv_area]))
 
 
@@ -689,7 +688,8 @@ def reindex_edn(edn: EDN, own_area: bool = True) -> bool:
     if not same:
         EDNPlmn.objects.filter(edn=edn).delete()
         EDNPlmn.objects.bulk_create(plmns)
-    if changed or not same:
+    # The EDN itself changed (own_area), or what it serves: processes reload it.
+    if own_area or changed or not same:
         inventory.touched(edn_pks=[edn.pk])
     # What the EDN serves changed: every EES in it may now answer other requests.
     return not same or "serves_home" in changed
