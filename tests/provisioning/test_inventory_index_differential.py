@@ -175,4 +175,3 @@ def test_an_area_big_enough_to_skip_the_grid_is_still_found():
 def test_the_setting_switches_the_index_off(settings):
     settings.ECS_INVENTORY_INDEX = False
     assert inventory.index.current() is None
-
