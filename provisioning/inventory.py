@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,15 +58,39 @@ def enabled() -> bool:
     return bool(getattr(settings, "ECS_INVENTORY_INDEX", True))
 
 
-def touched(ees_pks: Iterable[int] = (), edn_pks: Iterable[int] = (), full: bool = False) -> None:
-    """Record, in the caller's transaction, that these EESs / EDNs changed (or everything)."""
+def touched(
+    ees_pks: Iterable[int] = (),
+    edn_pks: Iterable[int] = (),
+    full: bool = False,
+    topic: str = "",
+    refs: Iterable[int] = (),
+) -> None:
+    """Record, in the caller's transaction, that these EESs / EDNs changed (or everything),
+    or rows ``refs`` of another app's ``topic`` (see ``listen``)."""
     IndexChange = _model("IndexChange")
     rows = [IndexChange(ees_pk=pk) for pk in set(ees_pks) if pk is not None]
     rows += [IndexChange(edn_pk=pk) for pk in set(edn_pks) if pk is not None]
+    if topic:
+        rows += [IndexChange(topic=topic, ref_pk=pk) for pk in set(refs) if pk is not None]
     if full:
         rows.append(IndexChange(full_build=True))
     if rows:
         IndexChange.objects.bulk_create(rows)
+
+
+def listen(topic: str, changed: Callable[[set[int] | None], None]) -> None:
+    """Have ``changed(pks)`` called, in this process, with the ``refs`` that ``touched`` records
+    under ``topic`` as the index catches up -- or with None when the index cannot know what
+    changed (a full build): another app's per-process view kept current by the same feed."""
+    index.listeners[topic] = changed
+
+
+def caught_up_within(seconds: float) -> bool:
+    """Whether this process applied every committed change up to at most ``seconds`` ago
+    (outside a transaction): a view kept current by ``listen`` may be trusted now."""
+    if not enabled() or connection.in_atomic_block or index.snapshot is None:
+        return False
+    return time.monotonic() - index.caught_up_at <= seconds
 
 
 def prune() -> int:
@@ -325,6 +349,7 @@ class _Index:
         self.building: threading.Thread | None = None
         self.generation = 0  # bumped by reset, so a build started before it is dropped
         self.built_seconds: float | None = None  # how long the last full build took
+        self.listeners: dict[str, Callable[[set[int] | None], None]] = {}
 
     def reset(self) -> None:
         with self.lock:
@@ -333,11 +358,19 @@ class _Index:
             self.gaps = {}
             self.caught_up_at = 0.0
             self.generation += 1
+            self._tell(None)
 
-    def _changes(self) -> list[tuple[int, int | None, int | None, bool]]:
+    def _tell(self, changed: dict[str, set[int]] | None) -> None:
+        for topic, listener in self.listeners.items():
+            if changed is None:
+                listener(None)
+            elif changed.get(topic):
+                listener(changed[topic])
+
+    def _changes(self) -> list[tuple[int, int | None, int | None, bool, str, int | None]]:
         IndexChange = _model("IndexChange")
         table = _table(IndexChange)
-        sql = f"SELECT id, ees_pk, edn_pk, full_build FROM {table} WHERE id > %s"
+        sql = f"SELECT id, ees_pk, edn_pk, full_build, topic, ref_pk FROM {table} WHERE id > %s"
         params: list[Any] = [self.seen]
         if self.gaps:
             gaps = sorted(self.gaps)
@@ -366,6 +399,8 @@ class _Index:
                     self.gaps = {}
                     self.caught_up_at = time.monotonic()
                     self.built_seconds = round(time.monotonic() - started, 3)
+                    # Changes up to the high mark were not read one by one.
+                    self._tell(None)
             # Hundreds of thousands of long-lived objects: every full collection of the
             # cyclic garbage collector would walk them all, and requests would pay for it
             # (p50 grew with the inventory until this). Frozen, the collector skips them.
@@ -411,6 +446,7 @@ class _Index:
             now = time.monotonic()
             if now - self.caught_up_at > PRUNE_SECONDS / 2:
                 self.snapshot = None  # what was pruned meanwhile cannot be known
+                self._tell(None)
                 self._build_in_background()
                 return None
             changes = self._changes()
@@ -422,16 +458,25 @@ class _Index:
                     del self.gaps[gap]
             return self.snapshot
 
-    def _apply(self, changes: list[tuple[int, int | None, int | None, bool]], now: float) -> None:
+    def _apply(
+        self, changes: list[tuple[int, int | None, int | None, bool, str, int | None]], now: float
+    ) -> None:
         assert self.snapshot is not None
-        if any(full for *_, full in changes):
+        if any(change[3] for change in changes):
             self.snapshot = None
+            self._tell(None)
             self._build_in_background()
             return
-        edns = sorted({edn for _, _, edn, _ in changes if edn is not None})
-        eess = sorted({ees for _, ees, _, _ in changes if ees is not None})
+        edns = sorted({edn for _, _, edn, *_ in changes if edn is not None})
+        eess = sorted({ees for _, ees, *_ in changes if ees is not None})
         self.snapshot.load_edns(edns)
         self.snapshot.load_eess(eess)
+        topics: dict[str, set[int]] = defaultdict(set)
+        for *_, topic, ref in changes:
+            if topic and ref is not None:
+                topics[topic].add(ref)
+        if topics:
+            self._tell(topics)
         for change_id, *_ in changes:
             self.gaps.pop(change_id, None)
         top = changes[-1][0]

@@ -776,14 +776,19 @@ class InventoryChange(models.Model):
 
 
 class IndexChange(models.Model):
-    """An EES or EDN that changed (or, ``full_build``, the whole inventory), written in the
-    change's own transaction: each process's in-memory index (``provisioning.inventory``)
-    reloads what these name. Pruned by the worker after ``inventory.PRUNE_SECONDS``."""
+    """An EES or EDN that changed (or, ``full_build``, the whole inventory; or a row of another
+    app's ``topic``), written in the change's own transaction: each process's in-memory index
+    (``provisioning.inventory``) reloads what these name. Pruned by the worker after
+    ``inventory.PRUNE_SECONDS``."""
 
     id = models.BigAutoField(primary_key=True)
     ees_pk = models.BigIntegerField(null=True)
     edn_pk = models.BigIntegerField(null=True)
     full_build = models.BooleanField(default=False)
+    # Another app's per-process view that this feed keeps current (``inventory.listen``):
+    # ``topic`` names it, ``ref_pk`` the row that changed (partners' cached answers).
+    topic = models.CharField(max_length=32, blank=True, default="")
+    ref_pk = models.BigIntegerField(null=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
