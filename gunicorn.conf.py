@@ -43,3 +43,11 @@ def post_worker_init(worker):
     from provisioning import inventory
 
     inventory.index.start()
+
+
+def worker_exit(server, worker):
+    # What the worker's requests queued to write (audit rows, hit counters) is written
+    # before it goes: a restart or a scale-down loses none.
+    from ecscore import writebehind
+
+    writebehind.flush()

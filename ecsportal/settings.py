@@ -270,6 +270,13 @@ ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
 ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
 # Matching from each process's in-memory index (provisioning.inventory); off: the SQL matcher.
 ECS_INVENTORY_INDEX = env_flag("ECS_INVENTORY_INDEX", True)
+# Hit counters and audit rows of the provisioning path are written by a thread of each
+# process, in batches, every ECS_WRITE_BEHIND_SECONDS (ecscore.writebehind); off: in the
+# request.
+ECS_WRITE_BEHIND = env_flag("ECS_WRITE_BEHIND", True)
+ECS_WRITE_BEHIND_SECONDS = float(os.environ.get("ECS_WRITE_BEHIND_SECONDS", "0.05"))
+# Fresh partner answers each process keeps in memory (partners.cache.Memory); 0: none.
+ECS_PARTNER_CACHE_MEMORY = int(os.environ.get("ECS_PARTNER_CACHE_MEMORY", "10000"))
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
 # Admin login attempts per address per minute.

@@ -24,6 +24,9 @@ STORAGES = {
 }
 # The in-memory inventory index builds in the request that needs it (provisioning.inventory).
 ECS_INVENTORY_INDEX_INLINE_BUILD = True
+# Test cases run inside transactions that the write-behind thread could not see; the
+# servers that tests start (tests/federation.py) write behind, as in production.
+ECS_WRITE_BEHIND = False
 ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access turns it on
 # Rate limits are tested on their own (tests/ecsportal/test_limits.py); elsewhere they
 # would only make results depend on how many requests earlier tests sent.
