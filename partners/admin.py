@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import breaker, retrieval
+from . import breaker, cache, retrieval
 from .filters import RetrievalAuditFilterSet
 from .filters import list_filter as filterset_filter
 from .models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry, RetrievalAudit
@@ -298,7 +298,7 @@ class ProvisioningCacheEntryAdmin(ReadOnlyAdmin):
     def invalidate(self, request: HttpRequest, queryset: QuerySet) -> None:
         if not self._may_act(request):
             return
-        count = queryset.update(expires_at=timezone.now())
+        count = cache.invalidate(queryset)
         self.message_user(request, f"Invalidated {count} cached answer(s).", messages.SUCCESS)
 
     @admin.action(description="Refresh now (ask the partner again)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecscore import writebehind
 from ecscore.db import relaxed_commit
 from ecscore.middleware import current_request_id
 
@@ -44,3 +45,11 @@ def write(rows: list[RetrievalAudit]) -> None:
     if rows:
         with relaxed_commit():
             RetrievalAudit.objects.insert(rows)
+
+
+_behind = writebehind.queue("partners.audit", write)
+
+
+def write_behind(rows: list[RetrievalAudit]) -> None:
+    """Save ``rows`` soon, in a batch with other requests' rows (``ecscore.writebehind``)."""
+    writebehind.put(_behind, rows)

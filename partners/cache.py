@@ -9,6 +9,15 @@ config whose own ``lifeTime`` has passed (``usable``).
 
 Identical misses at once make one partner call through ``ecscore.singleflight``
 (``partners.retrieval`` leads and joins the flights).
+
+Each process keeps the fresh entries it has served in memory (``Memory``): a hit then reads
+nothing from the database.  An entry is served from memory only before its ``expires_at``
+(checked on every hit, as the SQL does), and only while the process's inventory feed
+(``provisioning.inventory``) has caught up with every committed change moments ago; every
+write that changes a fresh entry's answer or expiry (a partner's notification, an
+invalidation, a refresh, a removal) records the entry on that feed (``changed``), in its own
+transaction, so every process drops its copy before its next answer.  Hit counters and hit
+audit rows are written behind the request, in batches (``ecscore.writebehind``).
 """
 
 from __future__ import annotations
@@ -16,12 +25,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections import Counter
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from ecscore import writebehind
 from ecscore.datetimes import parse_datetime
 from ecscore.db import relaxed_commit
+from provisioning import inventory
 from provisioning.query import ProvisioningQuery
 
 from .models import PartnerECS, ProvisioningCacheEntry
@@ -97,14 +113,120 @@ def expiry(
     return expires if expires > now else None
 
 
+TOPIC = "partners.cache"
+# A memory copy is trusted while the feed caught up this recently (in practice: during the
+# same request, whose local matching read the feed just before).
+CAUGHT_UP_SECONDS = 1.0
+
+
+class Memory:
+    """This process's copies of fresh entries, by (partner pk, key)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[tuple[int, str], ProvisioningCacheEntry] = {}
+        self.by_pk: dict[int, tuple[int, str]] = {}
+
+    def limit(self) -> int:
+        return int(getattr(settings, "ECS_PARTNER_CACHE_MEMORY", 10_000))
+
+    def get(self, keys: dict[int, str], now: dt.datetime) -> dict[int, ProvisioningCacheEntry]:
+        found = {}
+        with self.lock:
+            for partner_pk, key in keys.items():
+                entry = self.entries.get((partner_pk, key))
+                if entry is not None and entry.expires_at > now:
+                    found[partner_pk] = entry
+        return found
+
+    def put(self, entries: list[ProvisioningCacheEntry]) -> None:
+        limit = self.limit()
+        with self.lock:
+            for entry in entries:
+                if len(self.entries) >= limit:
+                    self._make_room(limit)
+                where = (entry.partner_id, entry.key)
+                self.entries[where] = entry
+                self.by_pk[entry.pk] = where
+
+    def _make_room(self, limit: int) -> None:
+        now = timezone.now()
+        for where, entry in list(self.entries.items()):
+            if entry.expires_at <= now:
+                self._drop(where)
+        while len(self.entries) >= limit:  # the oldest copies go first
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, where: tuple[int, str]) -> None:
+        entry = self.entries.pop(where, None)
+        if entry is not None:
+            self.by_pk.pop(entry.pk, None)
+
+    def changed(self, pks: set[int] | None) -> None:
+        """The feed's news: these entries changed (None: anything may have)."""
+        with self.lock:
+            if pks is None:
+                self.entries.clear()
+                self.by_pk.clear()
+                return
+            for pk in pks:
+                where = self.by_pk.get(pk)
+                if where is not None:
+                    self._drop(where)
+
+
+memory = Memory()
+inventory.listen(TOPIC, memory.changed)
+
+
 def fresh_entries(keys: dict[int, str]) -> dict[int, ProvisioningCacheEntry]:
-    """Fresh entries for {partner pk: key}, in one query (the SQL of a hit and of a store is
-    in partners/querysets.py)."""
-    return ProvisioningCacheEntry.objects.fresh(keys)
+    """Fresh entries for {partner pk: key}: from this process's memory when it may be
+    trusted, the rest in one query (the SQL of a hit and of a store is in
+    partners/querysets.py)."""
+    if not keys:
+        return {}
+    trusted = memory.limit() > 0 and inventory.caught_up_within(CAUGHT_UP_SECONDS)
+    found = memory.get(keys, timezone.now()) if trusted else {}
+    wanted = {pk: key for pk, key in keys.items() if pk not in found}
+    if wanted:
+        loaded = ProvisioningCacheEntry.objects.fresh(wanted)
+        if trusted and loaded:
+            memory.put(list(loaded.values()))
+        found.update(loaded)
+    return found
+
+
+def _write_hits(hits: list[tuple[int, dt.datetime]]) -> None:
+    counts = Counter(pk for pk, _ in hits)
+    latest: dict[int, dt.datetime] = {}
+    for pk, at in hits:
+        latest[pk] = max(at, latest.get(pk, at))
+    with relaxed_commit():
+        ProvisioningCacheEntry.objects.add_hits(counts, latest)
+
+
+_hits = writebehind.queue("partners.cache-hits", _write_hits)
 
 
 def record_hits(entries: list[ProvisioningCacheEntry]) -> None:
-    ProvisioningCacheEntry.objects.record_hits(entries)
+    """One more hit, now, for each of ``entries``: counted in memory, written behind."""
+    now = timezone.now()
+    writebehind.put(_hits, [(e.pk, now) for e in entries])
+
+
+def changed(pks: list[int]) -> None:
+    """Entries whose answer or expiry changed (or that are gone), in the caller's
+    transaction: every process drops its memory copies of them before its next answer."""
+    inventory.touched(topic=TOPIC, refs=pks)
+
+
+def invalidate(entries: QuerySet) -> int:
+    """Expire ``entries`` now: the next request for their queries asks the partner again."""
+    with transaction.atomic():
+        pks = list(entries.values_list("pk", flat=True))
+        count = ProvisioningCacheEntry.objects.filter(pk__in=pks).update(expires_at=timezone.now())
+        changed(pks)
+    return count
 
 
 def store(
@@ -140,7 +262,9 @@ def replace_answer(
     entry.answer = configs
     entry.fetched_at = timezone.now()
     entry.expires_at = expires_at
-    entry.save(update_fields=["answer", "fetched_at", "expires_at"])
+    with transaction.atomic():
+        entry.save(update_fields=["answer", "fetched_at", "expires_at"])
+        changed([entry.pk])
 
 
 def sweep() -> int:

@@ -71,15 +71,19 @@ class ProvisioningCacheEntryManager(models.Manager):
         entries = [rows.build(row) for row in found]
         return {e.partner_id: e for e in entries if keys.get(e.partner_id) == e.key}
 
-    def record_hits(self, entries: Sequence[models.Model]) -> None:
-        """One more hit, now, for each of ``entries``: one UPDATE for them all."""
-        if entries:
-            ids = [e.pk for e in entries]
+    def add_hits(self, counts: dict[int, int], latest: dict[int, dt.datetime]) -> None:
+        """``counts[pk]`` more hits for each entry, the last at ``latest[pk]``: one UPDATE per
+        distinct (count, time), in id order (two writers then lock rows in the same order)."""
+        groups: dict[tuple[int, dt.datetime], list[int]] = {}
+        for pk in sorted(counts):
+            groups.setdefault((counts[pk], latest[pk]), []).append(pk)
+        for (count, at), ids in groups.items():
             write_uncached(
                 self.model,
-                f"UPDATE {_table(self.model)} SET hits = hits + 1, last_hit_at = %s "
-                f"WHERE id IN ({placeholders(ids)})",
-                [_db_time(timezone.now()), *ids],
+                f"UPDATE {_table(self.model)} SET hits = hits + %s, last_hit_at = "
+                f"CASE WHEN last_hit_at IS NULL OR last_hit_at < %s THEN %s "
+                f"ELSE last_hit_at END WHERE id IN ({placeholders(ids)})",
+                [count, _db_time(at), _db_time(at), *ids],
             )
 
     def upsert(self, entry: models.Model) -> None:

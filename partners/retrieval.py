@@ -146,12 +146,10 @@ class PartnerSource:
             pending = self._past_open_circuits(pending, result, rows)
         if pending and not context.offline:
             self._ask_partners(pending, context.body, serving_plmn, result, rows)
-        # One commit for the hit counters and the audit rows: a cache hit then costs a
-        # single write to the database.
-        if hits or rows:
-            with relaxed_commit():
-                cache.record_hits(list(hits.values()))
-                audit.write(rows)
+        # Hit counters and audit rows are written behind the request, in batches: a cache
+        # hit then waits for no write at all.
+        cache.record_hits(list(hits.values()))
+        audit.write_behind(rows)
         return result
 
     def _past_open_circuits(

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -24,7 +23,7 @@ from rest_framework.response import Response
 from access.models import APIClient
 from ecscore import errors
 from notifications.models import Notification
-from partners import retrieval
+from partners import cache, retrieval
 from partners.models import (
     AuthorizationPolicy,
     PartnerECS,
@@ -250,7 +249,7 @@ class CacheEntryViewSet(ListRetrieve):
     def invalidate(self, request: Request, pk: str | None = None) -> Response:
         """Expire the entry now: the next request asks the partner again."""
         entry = self.get_object()
-        ProvisioningCacheEntry.objects.filter(pk=entry.pk).update(expires_at=timezone.now())
+        cache.invalidate(ProvisioningCacheEntry.objects.filter(pk=entry.pk))
         entry.refresh_from_db()
         return Response(self.get_serializer(entry).data)
 

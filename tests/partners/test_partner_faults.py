@@ -173,20 +173,6 @@ def closed_port_root() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-def partner_server():
-    servers: list[PartnerServer] = []
-
-    def start(behaviour: str = "valid", **options: Any) -> PartnerServer:
-        server = PartnerServer(behaviour, **options)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 _WARM: list[bool] = []
 
 
