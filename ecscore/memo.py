@@ -4,8 +4,10 @@ The ECS configuration, the enabled partners and the EDNs without a service area 
 every EDGE-4 request but change only when an operator edits them.  A ``TableMemo`` keeps the
 result in the process and reloads it when django-cachalot's invalidation timestamp of one of
 its tables moved: every write through any web node (admin, API, ``ecs_apply``) moves that
-timestamp in the shared cache, so the next request on every node sees the change.  The check
-costs one cache round trip per request for all memos together, instead of a query per read.
+timestamp in the shared cache, so every node sees the change within ``ECS_FRESHNESS_SECONDS``
+(and this process at its next read).  The check costs one cache round trip for all memos
+together, at most once per request and per ``ECS_FRESHNESS_SECONDS``, instead of a query per
+read.
 
 The values are shared by the threads of a process: callers must not modify them.
 """
@@ -13,12 +15,14 @@ The values are shared by the threads of a process: callers must not modify them.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from cachalot.cache import cachalot_caches
 from cachalot.settings import cachalot_settings
 from cachalot.signals import post_invalidation
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection
 
 from .middleware import current_request_id
@@ -30,6 +34,8 @@ _UNSET = object()
 _tables: set[str] = set()  # every memo's tables: their stamps are read together
 _generation = 0  # moves whenever this process commits a write to any table
 _local = threading.local()
+# The process's latest reading (monotonic time, generation, stamps), shared by its threads.
+_shared: dict[str, tuple[float, int, dict[str, float]]] = {}
 
 
 def _written(sender: str, **kwargs: Any) -> None:
@@ -50,21 +56,35 @@ def _read_stamps() -> dict[str, float]:
 
 
 def _stamp(tables: Sequence[str]) -> float:
-    """The latest invalidation of ``tables``, read once per request for all memos.
+    """The latest invalidation of ``tables``, read at most once per request for all memos,
+    and at most once per ``ECS_FRESHNESS_SECONDS`` for all the process's requests.
 
-    The request's reading is reused until this process writes (or the request writes inside
-    a transaction, where cachalot sends no signal until commit: there, always read anew).
+    A reading is reused until this process writes (or the request writes inside a
+    transaction, where cachalot sends no signal until commit: there, always read anew). So
+    a write through this process is seen by its very next read, and a write through another
+    process or node within ``ECS_FRESHNESS_SECONDS`` (20 ms).
     """
-    request_id = current_request_id()
-    if request_id and not connection.in_atomic_block:
-        snapshot = getattr(_local, "snapshot", None)
-        if snapshot is None or snapshot[:2] != (request_id, _generation):
-            snapshot = (request_id, _generation, _read_stamps())
-            _local.snapshot = snapshot
-        stamps = snapshot[2]
-    else:
+    if connection.in_atomic_block:
         stamps = _read_stamps()
+    else:
+        request_id = current_request_id()
+        now = time.monotonic()
+        shared = _shared.get("snapshot")
+        if shared is not None and shared[1] == _generation and now - shared[0] < _freshness():
+            stamps = shared[2]
+        else:
+            mine = getattr(_local, "snapshot", None)
+            if request_id and mine is not None and mine[:2] == (request_id, _generation):
+                stamps = mine[2]
+            else:
+                stamps = _read_stamps()
+                _local.snapshot = (request_id, _generation, stamps)
+                _shared["snapshot"] = (now, _generation, stamps)
     return max((stamps.get(t, 0.0) for t in tables), default=0.0)
+
+
+def _freshness() -> float:
+    return float(getattr(settings, "ECS_FRESHNESS_SECONDS", 0.02))
 
 
 class TableMemo(Generic[T]):

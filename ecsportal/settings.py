@@ -270,6 +270,10 @@ ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
 ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
 # Matching from each process's in-memory index (provisioning.inventory); off: the SQL matcher.
 ECS_INVENTORY_INDEX = env_flag("ECS_INVENTORY_INDEX", True)
+# How stale another process's or node's change may be when a request reads per-process
+# copies (the memos' stamps, the inventory index's change feed): each is read at most this
+# often; this process's own writes are seen at once.
+ECS_FRESHNESS_SECONDS = float(os.environ.get("ECS_FRESHNESS_SECONDS", "0.02"))
 # Hit counters and audit rows of the provisioning path are written by a thread of each
 # process, in batches, every ECS_WRITE_BEHIND_SECONDS (ecscore.writebehind); off: in the
 # request.

@@ -76,6 +76,15 @@ def touched(
         rows.append(IndexChange(full_build=True))
     if rows:
         IndexChange.objects.bulk_create(rows)
+        transaction.on_commit(_poke)
+
+
+def _poke() -> None:
+    index.poked = True
+
+
+def _freshness() -> float:
+    return float(getattr(settings, "ECS_FRESHNESS_SECONDS", 0.02))
 
 
 def listen(topic: str, changed: Callable[[set[int] | None], None]) -> None:
@@ -350,6 +359,7 @@ class _Index:
         self.generation = 0  # bumped by reset, so a build started before it is dropped
         self.built_seconds: float | None = None  # how long the last full build took
         self.listeners: dict[str, Callable[[set[int] | None], None]] = {}
+        self.poked = False  # this process committed a change: read the feed before answering
 
     def reset(self) -> None:
         with self.lock:
@@ -449,6 +459,11 @@ class _Index:
                 self._tell(None)
                 self._build_in_background()
                 return None
+            # Another process's change is read within ECS_FRESHNESS_SECONDS; this process's
+            # own (``touched`` pokes at commit) by its very next request.
+            if not self.poked and now - self.caught_up_at < _freshness():
+                return self.snapshot
+            self.poked = False
             changes = self._changes()
             self.caught_up_at = now
             if changes:

@@ -27,6 +27,9 @@ ECS_INVENTORY_INDEX_INLINE_BUILD = True
 # Test cases run inside transactions that the write-behind thread could not see; the
 # servers that tests start (tests/federation.py) write behind, as in production.
 ECS_WRITE_BEHIND = False
+# Tests change data through other connections (other threads, other processes) and read at
+# once; tests/ecsportal/test_memo.py checks the production bound itself.
+ECS_FRESHNESS_SECONDS = 0.0
 ECS_REQUIRE_AUTH = False  # most API tests call without tokens; tests/access turns it on
 # Rate limits are tested on their own (tests/ecsportal/test_limits.py); elsewhere they
 # would only make results depend on how many requests earlier tests sent.

@@ -94,3 +94,32 @@ def test_without_a_stamp_on_record_nothing_is_trusted():
     with request_id_scope("r2"):
         memo.get()
     assert load.loads == 2
+
+
+def test_another_nodes_write_is_seen_within_the_freshness_bound(settings):
+    """In production the stamps are read at most every ECS_FRESHNESS_SECONDS for all of a
+    process's requests: a write elsewhere is seen within that bound, this process's own at
+    once."""
+    settings.ECS_FRESHNESS_SECONDS = 0.5
+    load = Counting()
+    memo = TableMemo([PartnerECS], load)
+    invalidate(PartnerECS)
+    with request_id_scope("r1"):
+        assert memo.get() == []
+    thread = threading.Thread(target=_partner, args=("ecs.c",))  # another node's write
+    thread.start()
+    thread.join()
+    _another_node_writes()
+    seen_at = None
+    started = time.monotonic()
+    for number in range(200):
+        with request_id_scope(f"r-{number}"):
+            if memo.get() == ["ecs.c"]:
+                seen_at = time.monotonic() - started
+                break
+        time.sleep(0.01)
+    assert seen_at is not None and seen_at <= 0.5 + 0.1
+    assert load.loads == 2  # one reading of the stamps served every request in between
+    with request_id_scope("r-own"):
+        _partner("ecs.d")  # this process's own write: seen by the next read
+        assert memo.get() == ["ecs.c", "ecs.d"]
