@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ import requests
 from ecscore.testing.processes import free_port
 from partners import breaker
 from partners.models import NEFConfiguration, RetrievalAudit
-from partners.nef.resolver import ue_hash
+from partners.nef.resolver import NEFResolver, ue_hash
+from provisioning.roaming import RoamingStatus
 from tests.builders import (
     HOME,
     area,
@@ -81,6 +83,7 @@ class StandInNEF:
     serving: dict[str, str] | None = None  # None: at home
     tac: str | None = None  # the TAI the location report names; None: no location report
     notify_after: float = 0.1
+    delay: float = 0.0  # seconds before any answer
     subscriptions: list[Received] = field(default_factory=list)
     token_requests: int = 0
     invalid: list[str] = field(default_factory=list)
@@ -104,6 +107,7 @@ class StandInNEF:
             return Reply(404, {"status": 404, "title": "Not Found"})
         body = received.json()
         self.subscriptions.append(received)
+        time.sleep(self.delay)
         self.invalid += errors_for(body, NEF_FILE, "MonitoringEventSubscription")
         if received.headers.get("Authorization") != "Bearer nef-token-1":
             return Reply(401, {"status": 401, "title": "Unauthorized"})
@@ -309,6 +313,57 @@ def test_the_notification_endpoint_wants_a_token_we_handed_out(live_server):
     )
     assert answer.status_code == 404
     assert answer.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_one_ue_make_one_call(nef, network):
+    stand_in = nef(serving=VISITED, delay=0.2)
+    body = ue_request()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: NEFResolver().resolve(body, {"001-01"}), range(4)))
+    assert len(stand_in.subscriptions) == 1
+    assert all(a.serving_plmn == VISITED for a in answers)
+
+
+def test_subscription_evaluation_uses_only_what_is_cached(nef, network):
+    stand_in = nef(serving=VISITED)
+    resolver = NEFResolver()
+    assert resolver.resolve(ue_request(), {"001-01"}, offline=True).serving_plmn is None
+    assert stand_in.subscriptions == []
+    resolver.resolve(ue_request(), {"001-01"})
+    assert resolver.resolve(ue_request(), {"001-01"}, offline=True).serving_plmn == VISITED
+    assert len(stand_in.subscriptions) == 1
+
+
+# --- an operator's own resolver -------------------------------------------------------------
+
+
+class HSSGateway:
+    """An operator's resolver: every UE roams in VISITED (what its HSS/UDM would say)."""
+
+    def resolve(
+        self, body: dict[str, Any], home_plmns: set[str], *, offline: bool = False
+    ) -> RoamingStatus:
+        return RoamingStatus(serving_plmn=dict(VISITED))
+
+
+class BrokenGateway:
+    def resolve(self, body: dict[str, Any], home_plmns: set[str], *, offline: bool = False):
+        raise RuntimeError("gateway down")
+
+
+def test_an_operator_resolver_named_in_the_settings_is_used(edge4, network, settings):
+    settings.ECS_ROAMING_RESOLVER = f"{__name__}.HSSGateway"
+    response = edge4(edge4_request(eas_ids=["app.one"]))
+    assert ees_ids(response) == ["ees-visited"]
+    assert network[0].json()["servingPlmn"] == VISITED
+
+
+def test_a_resolver_that_raises_leaves_the_ue_as_connInfo_says(edge4, network, settings):
+    settings.ECS_ROAMING_RESOLVER = f"{__name__}.BrokenGateway"
+    response = edge4(edge4_request(eas_ids=["app.one"]))
+    assert response.status_code == 200
+    assert sorted(ees_ids(response)) == ["ees-north", "ees-south"]
 
 
 # --- a NEF that fails leaves the UE at home, in time ---------------------------------------
