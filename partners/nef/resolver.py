@@ -142,14 +142,21 @@ class NEFResolver:
         if not flight.leader:
             singleflight.wait(flight, deadline)
             return _cached(ue, want_location) or AT_HOME
+        audit_row: dict[str, Any] = {}
         try:
             # Look again under the lock: an earlier flight may have cached its report.
             cached = _cached(ue, want_location)
             if cached is not None:
                 return cached
-            return self._ask(config, gpsi, ue, want_location, home_plmns, started, deadline)
+            return self._ask(
+                config, gpsi, ue, want_location, home_plmns, started, deadline, audit_row
+            )
         finally:
-            singleflight.finish(flight, "cached")  # waiters read the cache entry, if any
+            # Waiters read the cache entry, if any; they are told before the audit row is
+            # written, so that the database's time is not theirs.
+            singleflight.finish(flight, "cached")
+            if audit_row:
+                _audit(ue, want_location, **audit_row)
 
     def _ask(
         self,
@@ -160,12 +167,14 @@ class NEFResolver:
         home_plmns: set[str],
         started: float,
         deadline: float,
+        audit_row: dict[str, Any],
     ) -> RoamingStatus:
+        """The NEF's report; ``audit_row`` gets what the audit row is to say."""
+
         def done(reason: str, **fields: Any) -> None:
             latency = (time.monotonic() - started) * 1000
-            _audit(
-                ue, want_location, reason, cache=RetrievalAudit.MISS, latency_ms=latency, **fields
-            )
+            audit_row.update(reason=reason, cache=RetrievalAudit.MISS, latency_ms=latency)
+            audit_row.update(fields)
 
         token = secrets.token_urlsafe(32)
         url = notification_url(token)
@@ -183,7 +192,9 @@ class NEFResolver:
             return AT_HOME
         found = wire.findings(exchange.reports, home_plmns)
         via = "answer"
-        if not _complete(found, want_location) and not found.problems:
+        if not exchange.reports:
+            # A NEF that answers with reports gives all it has at once; one that answers
+            # without any sends them to our notification endpoint.
             via = "notification"
             found = self._await(token, deadline, want_location, home_plmns, found)
         if found.problems:

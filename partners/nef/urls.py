@@ -5,5 +5,5 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("<str:token>", views.notification, name="nef-notification"),
+    path("<str:token>", views.NotificationView.as_view(), name="nef-notification"),
 ]

@@ -1,41 +1,38 @@
 """Where the NEF posts its MonitoringNotification (the ``notificationDestination`` we give).
 
-The NEF does not hold one of our API tokens: the URL's last segment is an unguessable
+The NEF holds none of our API tokens: the URL's last segment is an unguessable
 per-subscription token (``secrets.token_urlsafe(32)``) that only this NEF subscription knows,
 and it is accepted only while the subscription it was made for can still use the report.
+Everything else is the 3GPP API base's: body limits, JSON checks, the per-address rate,
+ProblemDetails.
 """
 
 from __future__ import annotations
 
-import json
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-
-from ecscore.problems import PROBLEM_JSON, problem_body
+from ecscore.problems import ProblemException
+from ecscore.views import ThreeGPPAPIView
 
 from . import resolver
 
 
-def _problem(status: int, detail: str, cause: str | None = None) -> JsonResponse:
-    return JsonResponse(
-        problem_body(status, detail, cause), status=status, content_type=PROBLEM_JSON
-    )
+class NotificationView(ThreeGPPAPIView):
+    """``POST {ECS_PUBLIC_URL}/nef-notifications/v1/{token}`` (MonitoringNotification)."""
 
+    authentication_classes: list = []  # the token in the path is the credential
+    permission_classes = [AllowAny]
+    schema = None  # not one of our APIs: the NEF's callback (TS 29.122)
 
-@csrf_exempt
-@require_POST
-def notification(request: HttpRequest, token: str) -> HttpResponse:
-    if request.content_type != "application/json":
-        return _problem(415, "A MonitoringNotification is application/json.")
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _problem(400, "The body is not JSON.", "INVALID_MSG_FORMAT")
-    status = resolver.notified(token, body)
-    if status == 404:
-        return _problem(404, "No such monitoring subscription.", "RESOURCE_NOT_FOUND")
-    if status == 400:
-        return _problem(400, "The body is not a MonitoringNotification.", "INVALID_MSG_FORMAT")
-    return HttpResponse(status=204)
+    def post(self, request: Request, token: str) -> Response:
+        body = self.validated_body(request)
+        status = resolver.notified(token, body)
+        if status == 404:
+            raise ProblemException(404, "No such monitoring subscription.", "RESOURCE_NOT_FOUND")
+        if status == 400:
+            raise ProblemException(
+                400, "The body is not a MonitoringNotification.", "INVALID_MSG_FORMAT"
+            )
+        return Response(status=204)

@@ -25,9 +25,11 @@ import requests
 from ecscore.testing.processes import free_port
 from partners import breaker
 from partners.models import NEFConfiguration, RetrievalAudit
+from partners.nef import wire
 from partners.nef.resolver import NEFResolver, ue_hash
 from provisioning.roaming import RoamingStatus
 from tests.builders import (
+    EDGE4_FILE,
     HOME,
     area,
     configure_ecs,
@@ -84,6 +86,7 @@ class StandInNEF:
     tac: str | None = None  # the TAI the location report names; None: no location report
     notify_after: float = 0.1
     delay: float = 0.0  # seconds before any answer
+    bad_notification: bool = False  # notify with a body that is not a MonitoringNotification
     subscriptions: list[Received] = field(default_factory=list)
     token_requests: int = 0
     invalid: list[str] = field(default_factory=list)
@@ -124,6 +127,8 @@ class StandInNEF:
         if self.behaviour == "notify":
             notification = {"subscription": sub["self"], "monitoringEventReports": reports}
             self.invalid += errors_for(notification, NEF_FILE, "MonitoringNotification")
+            if self.bad_notification:
+                notification = {"monitoringEventReports": "not a list"}
             threading.Thread(
                 target=self._notify, args=(body["notificationDestination"], notification)
             ).start()
@@ -207,6 +212,16 @@ def network(db):
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def _warm(edge4):
+    """Compile the schemas once before the test (EDGE-4's, and the NEF reports' in
+    ``wire.findings``), so that no test's timing pays for what a process pays once."""
+    wire.findings([roaming_report(VISITED), location_report("00B2")], set())
+    answer = {"ednCnfgInfo": [edn_config_json("warm.edge", ees_info_json("ees-warm"))]}
+    errors_for(answer, EDGE4_FILE, "ECSServProvResp")  # what the edge4 fixture checks
+    edge4(edge4_request(eas_ids=["warm.up"]))
+
+
 def ue_request(**extra: Any) -> dict[str, Any]:
     return edge4_request(eas_ids=["app.one"], ueId=GPSI, **extra)
 
@@ -266,6 +281,14 @@ def test_a_request_with_its_own_location_asks_only_for_roaming_status(edge4, nef
     assert "addnMonTypes" not in stand_in.subscriptions[0].json()
 
 
+def test_an_answer_without_the_location_is_used_at_once(edge4, nef, network):
+    nef(serving=VISITED)  # reports roaming status only, though we asked for the location
+    response, waited = timed(edge4, ue_request())
+    assert ees_ids(response) == ["ees-visited"]
+    assert waited < TIMEOUT  # not waiting for a location notification that will not come
+    assert nef_audit()[0].reason == "roaming in 002-02 (report in the answer)"
+
+
 def test_conn_info_with_a_plmn_is_believed_without_asking(edge4, nef, network):
     stand_in = nef(serving=VISITED)
     response = edge4(ue_request(plmns=[HOME]))
@@ -305,6 +328,20 @@ def test_a_report_that_comes_as_a_notification_is_used(edge4, nef, network, live
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_notification_that_is_not_one_is_refused_and_the_ue_stays_home(
+    edge4, nef, network, live_server, settings
+):
+    stand_in = nef("notify", serving=VISITED, bad_notification=True)
+    settings.ECS_PUBLIC_URL = live_server.url
+    response, waited = timed(edge4, ue_request())
+    assert sorted(ees_ids(response)) == ["ees-north", "ees-south"]
+    assert waited < TIMEOUT + MARGIN
+    assert stand_in.notified == [400]
+    reasons = [row.reason for row in nef_audit()]
+    assert "notification: not a MonitoringNotification" in reasons
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_notification_endpoint_wants_a_token_we_handed_out(live_server):
     answer = requests.post(
         live_server.url + "/nef-notifications/v1/not-a-token-of-ours",
@@ -313,6 +350,14 @@ def test_the_notification_endpoint_wants_a_token_we_handed_out(live_server):
     )
     assert answer.status_code == 404
     assert answer.headers["Content-Type"] == "application/problem+json"
+    not_json = requests.post(
+        live_server.url + "/nef-notifications/v1/x",
+        data=b"{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert not_json.status_code == 400
+    assert not_json.json()["cause"] == "INVALID_MSG_FORMAT"
 
 
 @pytest.mark.django_db(transaction=True)
