@@ -45,7 +45,12 @@ from tests.builders import (
     tai,
     ue_at,
 )
-from tests.ecsportal.configtools import apply_config, export_config, write_config
+from tests.ecsportal.configtools import (
+    apply_config,
+    export_config,
+    refused_by_apply,
+    write_config,
+)
 from tests.loopback import LoopbackServer, Received, Reply
 from tests.openapi import errors_for
 
@@ -511,3 +516,21 @@ def test_a_literal_secret_is_not_exported(tmp_path):
     exported = export_config()
     assert "afId: ecs-home" in exported
     assert "lit" not in exported.split("nef:")[1]
+
+
+def test_a_wrong_nef_section_is_refused_naming_the_key(tmp_path):
+    message = refused_by_apply(
+        tmp_path,
+        {
+            "nef": {
+                "apiRoot": "ftp://nef.home.example",
+                "afId": AF_ID,
+                "tokenUrl": "https://nef.home.example/token",
+                "timeout": 120,
+                "colour": "blue",
+            }
+        },
+    )
+    for key in ("nef.apiRoot", "nef.clientId", "nef.timeout", "nef.colour: unknown key"):
+        assert key in message
+    assert not NEFConfiguration.objects.exists()
