@@ -286,6 +286,15 @@ def test_a_request_with_its_own_location_asks_only_for_roaming_status(edge4, nef
     assert "addnMonTypes" not in stand_in.subscriptions[0].json()
 
 
+def test_the_partner_is_told_the_location_the_nef_gave(edge4, nef, network):
+    nef(serving=VISITED, tac="0C03")
+    response = edge4(ue_request())
+    assert ees_ids(response) == ["ees-visited"]
+    sent = network[0].json()
+    assert sent["locInf"] == location_report("0C03", VISITED)["locationInfo"]
+    assert "ueId" not in sent  # the partner has no shareUeId
+
+
 def test_an_answer_without_the_location_is_used_at_once(edge4, nef, network):
     nef(serving=VISITED)  # reports roaming status only, though we asked for the location
     response, waited = timed(edge4, ue_request())
