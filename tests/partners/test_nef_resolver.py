@@ -325,6 +325,17 @@ def test_the_same_ue_within_cache_seconds_makes_no_second_call(edge4, nef, netwo
     assert stand_in.token_requests == 1
 
 
+def test_after_cache_seconds_the_nef_is_asked_again(edge4, nef, network):
+    stand_in = nef(serving=VISITED)
+    config = NEFConfiguration.objects.get()
+    config.cache_seconds = 1
+    config.save()
+    edge4(ue_request())
+    time.sleep(1.2)
+    edge4(ue_request())
+    assert len(stand_in.subscriptions) == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_report_that_comes_as_a_notification_is_used(edge4, nef, network, live_server, settings):
     stand_in = nef("notify", serving=VISITED)
