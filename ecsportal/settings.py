@@ -322,8 +322,10 @@ for _network in ECS_METRICS_ALLOW:
         ipaddress.ip_network(_network, strict=False)
     except ValueError as _exc:
         raise ImproperlyConfigured(f"ECS_METRICS_ALLOW: {_network!r} is no CIDR network.") from _exc
-# How partners reach this ECS (for the callbacks of our partner subscriptions).
+# How partners and the NEF reach this ECS (callbacks of our partner and NEF subscriptions).
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
+# An operator's own roaming resolver (provisioning.roaming): a dotted path; empty = ours.
+ECS_ROAMING_RESOLVER = os.environ.get("ECS_ROAMING_RESOLVER", "")
 
 # OAuth 2.0 client credentials (TS 29.558 clause 7; TS 33.558): one scope per API.
 # Anonymous EDGE-4/EDGE-6 calls are refused unless ECS_REQUIRE_AUTH=0; on by default in

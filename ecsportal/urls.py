@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
     path("api/oam/v1/", include("oam.api.urls")),
+    path("nef-notifications/v1/", include("partners.nef.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("api/ping", include("ecsportal.ping")),

@@ -1,4 +1,4 @@
-"""A circuit breaker per partner ECS, shared by every process through the Django cache.
+"""A circuit breaker per peer (partner ECS, NEF), shared by every process through the cache.
 
 After ``breaker_threshold`` consecutive failures (down, slow, invalid answers -- a 401/403
 refusal is an answer, not a failure) the circuit opens: the partner is not called for
@@ -9,10 +9,20 @@ refusal is an answer, not a failure) the circuit opens: the partner is not calle
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from django.core.cache import cache
 
-from .models import PartnerECS
+
+class Peer(Protocol):
+    """What the breaker needs of a peer (``PartnerECS``, ``NEFConfiguration``)."""
+
+    breaker_threshold: int
+    breaker_cooldown: float
+
+    @property
+    def breaker_id(self) -> int | str | None: ...
+
 
 CLOSED = "closed"
 OPEN = "open"
@@ -20,18 +30,18 @@ HALF_OPEN = "half-open"
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
 
-def _key(partner: PartnerECS, what: str) -> str:
-    return f"partners:breaker:{partner.pk}:{what}"
+def _key(partner: Peer, what: str) -> str:
+    return f"partners:breaker:{partner.breaker_id}:{what}"
 
 
-def state(partner: PartnerECS) -> str:
+def state(partner: Peer) -> str:
     opened_until = cache.get(_key(partner, "open-until"))
     if opened_until is None:
         return CLOSED
     return OPEN if time.time() < opened_until else HALF_OPEN
 
 
-def allow(partner: PartnerECS) -> bool:
+def allow(partner: Peer) -> bool:
     """Whether to call the partner now (in half-open state, only one caller probes)."""
     current = state(partner)
     if current == CLOSED:
@@ -41,13 +51,13 @@ def allow(partner: PartnerECS) -> bool:
     return cache.add(_key(partner, "probe"), 1, max(1, int(partner.breaker_cooldown)))
 
 
-def record_success(partner: PartnerECS) -> None:
+def record_success(partner: Peer) -> None:
     cache.delete_many(
         [_key(partner, "failures"), _key(partner, "open-until"), _key(partner, "probe")]
     )
 
 
-def record_failure(partner: PartnerECS) -> None:
+def record_failure(partner: Peer) -> None:
     key = _key(partner, "failures")
     cache.add(key, 0, None)
     try:

@@ -6,7 +6,10 @@
 * ``AuthorizationPolicy``: what a partner may ask us and what we disclose (deny by default).
 * ``ProvisioningCacheEntry``: a partner's answer to one canonical query, reused until it
   expires (TS 23.558 clause 8.17.2.4.2.2 step 4).
-* ``RetrievalAudit``: one row per retrieval, inbound or outbound, never edited.
+* ``RetrievalAudit``: one row per retrieval, inbound or outbound, and per exchange with the
+  NEF; never edited.
+* ``NEFConfiguration``: the NEF we ask for a UE's roaming status and location (the ``nef``
+  section of the configuration file; a single row, absent = no NEF).
 """
 
 from __future__ import annotations
@@ -204,6 +207,10 @@ class PartnerECS(models.Model):
     def resolved_outbound_token(self) -> str:
         """The static token to present, read at call time (env:NAME reads the environment)."""
         return resolve_secret(self.outbound_token)
+
+    @property
+    def breaker_id(self) -> int | None:
+        return self.pk
 
     def outbound_credential(self) -> str | ClientCredentials:
         """What our calls to the partner present: client credentials for its token endpoint
@@ -408,7 +415,12 @@ class RetrievalAudit(models.Model):
 
     INBOUND = "in"
     OUTBOUND = "out"
-    DIRECTIONS = [(INBOUND, "inbound (partner asked us)"), (OUTBOUND, "outbound (we asked)")]
+    NEF = "nef"
+    DIRECTIONS = [
+        (INBOUND, "inbound (partner asked us)"),
+        (OUTBOUND, "outbound (we asked)"),
+        (NEF, "NEF (we asked the home network about a UE)"),
+    ]
     ALLOWED = "allowed"
     DENIED = "denied"
     DECISIONS = [(ALLOWED, "allowed"), (DENIED, "denied")]
@@ -443,3 +455,87 @@ class RetrievalAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.direction} {self.partner_label}"
+
+
+class NEFConfiguration(models.Model):
+    """The NEF (TS 29.122 MonitoringEvent) that tells us a UE's serving PLMN and location."""
+
+    api_root = HttpURLField("API root", max_length=500, help_text="e.g. https://nef.example")
+    af_id = models.CharField(
+        "AF id", max_length=255, help_text="Our SCS/AS identifier at the NEF ({scsAsId})."
+    )
+    token_url = HttpURLField("token URL", max_length=500, blank=True, default="")
+    client_id = models.CharField("client id", max_length=255, blank=True, default="")
+    client_secret = models.CharField(
+        "client secret",
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="A literal, or env:NAME to read it from the environment (preferred).",
+    )
+    scope = models.CharField(max_length=255, blank=True, default="")
+    timeout = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.05), MaxValueValidator(30)],
+        help_text="Seconds an EDGE-4 request waits for the NEF's report (token included).",
+    )
+    cache_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MaxValueValidator(86400)],
+        help_text="Seconds a UE's report is reused; 0 = ask every time.",
+    )
+    breaker_threshold = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    breaker_cooldown = models.FloatField(
+        default=30.0, validators=[MinValueValidator(0.1), MaxValueValidator(86400)]
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    history = change_log(excluded_fields=["client_secret"])
+
+    class Meta:
+        verbose_name = "NEF configuration"
+        verbose_name_plural = "NEF configuration"
+
+    def __str__(self) -> str:
+        return self.api_root
+
+    def clean(self) -> None:
+        errors: dict[str, ValidationError] = {}
+        if self.client_secret == ENV_PREFIX:
+            errors["client_secret"] = ValidationError("env: needs a variable name.", "env_name")
+        if self.token_url:
+            needs = {"field": "token_url"}
+            for name in ("client_id", "client_secret"):
+                if not getattr(self, name):
+                    errors.setdefault(
+                        name,
+                        ValidationError(
+                            "A token URL needs our client id and secret there.",
+                            "required_with",
+                            needs,
+                        ),
+                    )
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # one NEF: the home network's
+        super().save(*args, **kwargs)
+
+    @property
+    def breaker_id(self) -> str:
+        return "nef"
+
+    def credential(self) -> str | ClientCredentials:
+        """Client credentials for the NEF's token endpoint, or "" (no Authorization)."""
+        if not self.token_url:
+            return ""
+        configured = self.client_secret
+        return ClientCredentials(
+            None,
+            self.token_url,
+            self.client_id,
+            resolve_secret(configured),
+            self.scope,
+            configured if configured.startswith(ENV_PREFIX) else "",
+        )

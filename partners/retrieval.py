@@ -27,7 +27,7 @@ from provisioning.areas import plmn_key
 from provisioning.query import ProvisioningQuery
 from provisioning.sources import SourceContext, SourceResult
 
-from . import audit, breaker, cache, roaming
+from . import audit, breaker, cache
 from .eecs_ecsserviceprovisioning import client
 from .eecs_ecsserviceprovisioning import wire as edge10
 from .models import PartnerECS, RetrievalAudit
@@ -110,7 +110,7 @@ class PartnerSource:
         partners = _enabled_partners.get()
         if not partners:
             return SourceResult()
-        serving_plmn = roaming.resolver().serving_plmn(context.body, context.home_plmns)
+        serving_plmn = context.serving_plmn
         serving = plmn_key(serving_plmn)
         chosen = select_partners(partners, query, serving, context.local_match_count)
         if not chosen:

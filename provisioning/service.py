@@ -1,18 +1,21 @@
 """Service provisioning (TS 24.558 clause 7.2.2): from a request to an ECSServProvResp.
 
-The EDGE-4 view calls ``provision``; later the T-EES discovery flow does too, so both take
-the same path: local matching, then every registered other source, then one merged answer.
+The EDGE-4 view calls ``provision``; the T-EES discovery flow does too, so both take the
+same path: the UE's roaming status (``roaming``: its serving PLMN and, from the home network,
+perhaps its location), local matching, then every registered other source, then one merged
+answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import timezone
 
-from . import datamodel, matching, sources
+from . import datamodel, matching, roaming, sources
+from .areas import UELocation, plmn_key
 from .models import ECSConfiguration
 from .query import ProvisioningQuery
 
@@ -54,13 +57,31 @@ def provision(
     """
     config = ECSConfiguration.current()
     home = config.home_plmn_keys()
+    body = forwarded or {}
+    status = roaming.resolve(body, home, offline)
+    visited = plmn_key(status.serving_plmn)
+    if visited and not query.serving_plmns:
+        # Learnt from the home network, not connInfo: match as for a UE whose connInfo
+        # names the visited PLMN.
+        query = replace(query, serving_plmns=(visited,))
+    if status.location_info and not query.location:
+        # The home network knows where the UE is and the request did not say: match there,
+        # and tell the partners the same (locInf is the same TS 29.122 LocationInfo).
+        location = UELocation.from_location_info(status.location_info)
+        if location:
+            query = replace(query, location=location)
+            body = {**body, "locInf": status.location_info}
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
     local = datamodel.edn_config_infos(matching.match(query, home), lifetime)
     remote: list[dict[str, Any]] = []
     unavailable = False
     retry_after: int | None = None
     context = sources.SourceContext(
-        body=forwarded or {}, home_plmns=home, local_match_count=len(local), offline=offline
+        body=body,
+        home_plmns=home,
+        local_match_count=len(local),
+        offline=offline,
+        serving_plmn=status.serving_plmn,
     )
     for source in sources.registered():
         result = source.gather(query, context)

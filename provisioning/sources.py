@@ -23,6 +23,9 @@ class SourceContext:
     # Offline: answer only from what is already at hand (no network), e.g. when evaluating
     # subscriptions inside a database transaction.
     offline: bool = False
+    # The UE's serving (visited) PLMN, a PlmnId, when it roams: ``provision`` resolved it
+    # once for the request (``provisioning.roaming``), so every source sees the same answer.
+    serving_plmn: dict[str, Any] | None = None
 
 
 @dataclass

@@ -60,7 +60,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="JSON lines")
         parser.add_argument("--partner", help="partner ECS id")
-        parser.add_argument("--direction", choices=["in", "out"])
+        parser.add_argument(
+            "--direction", choices=[value for value, _ in RetrievalAudit.DIRECTIONS]
+        )
         parser.add_argument("--since", help="date-time, or an age such as 30m, 2h, 7d")
         parser.add_argument("--until", help="before this date-time, or this long ago (2h)")
         parser.add_argument("--decision", choices=["allowed", "denied"])
