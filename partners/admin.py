@@ -22,10 +22,19 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from ecscore.admin_filters import ExpiryFilter
+
 from . import breaker, retrieval
+from .audit import OUTCOMES, PERIODS
 from .filters import RetrievalAuditFilterSet
 from .filters import list_filter as filterset_filter
-from .models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry, RetrievalAudit
+from .models import (
+    AuthorizationPolicy,
+    PartnerECS,
+    PartnerSubscription,
+    ProvisioningCacheEntry,
+    RetrievalAudit,
+)
 
 
 def _pretty(value: Any) -> str:
@@ -317,6 +326,34 @@ def _partner_ids() -> list[tuple[str, str]]:
     return [(partner_id, partner_id) for partner_id in ids]
 
 
+class OutcomeFilter(admin.SimpleListFilter):
+    """What an outbound row says about the partner, as the dashboard counts it."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _) in OUTCOMES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        outcome = OUTCOMES.get(self.value() or "")
+        return queryset if outcome is None else queryset.filter(outcome[1])
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """A span up to now (the dashboard's window); the date filter below has whole days."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _) in PERIODS.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        period = PERIODS.get(self.value() or "")
+        return queryset if period is None else queryset.filter(at__gte=timezone.now() - period[1])
+
+
 @admin.register(RetrievalAudit)
 class RetrievalAuditAdmin(ReadOnlyAdmin):
     list_display = (
@@ -328,6 +365,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         "edn_count",
         "cache",
         "latency_ms",
+        "reason",
         "request_id",
     )
     # Direction, decision and partner as the OAM API's audit/ and ecs_audit filter them.
@@ -335,7 +373,9 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         filterset_filter(RetrievalAuditFilterSet, "direction"),
         filterset_filter(RetrievalAuditFilterSet, "decision"),
         filterset_filter(RetrievalAuditFilterSet, "partner", lookups=_partner_ids),
+        OutcomeFilter,
         "cache",
+        PeriodFilter,
         ("at", admin.DateFieldListFilter),
     )
     search_fields = ("request_id", "partner_label", "reason")
@@ -352,6 +392,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         "edn_count",
         "cache",
         "latency_ms",
+        "failed",
         "pretty_query",
     )
     readonly_fields = fields
@@ -362,3 +403,28 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
     @admin.display(description="query")
     def pretty_query(self, obj: RetrievalAudit) -> str:
         return _pretty(obj.query)
+
+
+@admin.register(PartnerSubscription)
+class PartnerSubscriptionAdmin(ReadOnlyAdmin):
+    """Partners' subscriptions at us (EDGE-10): theirs to change; browsed and deleted here."""
+
+    list_display = ("subscription_id", "partner", "notification_destination", "expires_at")
+    list_filter = (ExpiryFilter, "partner")
+    search_fields = ("subscription_id", "partner__partner_id")
+    list_select_related = ("partner",)
+    fields = (
+        "subscription_id",
+        "partner",
+        "notification_destination",
+        "expires_at",
+        "digest",
+        "created",
+        "updated",
+        "pretty_body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="subscription (ServProvSubsc)")
+    def pretty_body(self, obj: PartnerSubscription) -> str:
+        return _pretty(obj.body)

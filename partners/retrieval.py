@@ -174,6 +174,7 @@ class PartnerSource:
                     ask.canonical,
                     reason="circuit open: not called",
                     cache=RetrievalAudit.MISS,
+                    failed=True,
                 )
             )
         return callable_
@@ -274,6 +275,7 @@ class PartnerSource:
                     status=reply.status,
                     cache=RetrievalAudit.MISS,
                     latency_ms=latency,
+                    failed=True,
                 )
             )
             return
@@ -379,6 +381,7 @@ class PartnerSource:
                 cache=RetrievalAudit.MISS,
                 latency_ms=latency,
                 reason=f"concurrent identical request: {outcome}",
+                failed=True,
             )
         )
 
@@ -414,6 +417,7 @@ def refresh(entry: Any) -> tuple[bool, str]:
         audit.write([row])
         return True, message
     row.decision = RetrievalAudit.DENIED if reply.kind == client.REFUSED else row.decision
+    row.failed = reply.kind == client.FAULT
     row.reason = f"refresh requested in the admin: {reply.reason}"[:255]
     audit.write([row])
     return False, reply.reason
