@@ -11,10 +11,6 @@ from partners.metrics import metrics
 from . import apis
 from .health import healthz
 
-admin.site.site_header = "ECS Portal administration"
-admin.site.site_title = "ECS Portal"
-admin.site.index_title = "Edge Configuration Server"
-
 urlpatterns = [
     *(path(api.prefix, include(api.urls)) for api in apis.SERVED),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
