@@ -169,24 +169,43 @@ def _partners(board: Dashboard, now: dt.datetime) -> list[PartnerHealth]:
 
 
 def _audit_figures(rows: dict[int, PartnerHealth], since: dt.datetime) -> None:
-    """Calls, failures, hits, percentiles and the chart of each partner: three queries over
+    """Calls, failures, hits, percentiles and the chart of each partner: two queries over
     the window's outbound rows (the ``at`` index bounds them)."""
-    window = RetrievalAudit.objects.filter(at__gte=since, partner_id__in=list(rows))
-    for row in rows.values():
-        row.calls = row.failures = row.hits = 0
-    counts = (
-        window.filter(direction=RetrievalAudit.OUTBOUND)
+    # No ordering: the model's newest-first would sort the window for nothing.
+    window = (
+        RetrievalAudit.objects.filter(
+            at__gte=since, partner_id__in=list(rows), direction=RetrievalAudit.OUTBOUND
+        )
+        .order_by()
         .values("partner_id")
+    )
+    # One pass gives both the chart's minutes and (summed here) the hour's counts.
+    minutes = (
+        window.annotate(minute=TruncMinute("at"))
+        .values("partner_id", "minute")
         .annotate(
             calls=Count("pk", filter=CALL),
             failures=Count("pk", filter=FAILURE),
             hits=Count("pk", filter=CACHE_HIT),
+            timed=Count("pk", filter=TIMED_CALL),
+            total=Sum("latency_ms", filter=TIMED_CALL),
+            worst=Max("latency_ms", filter=TIMED_CALL),
         )
-        .order_by()
     )
-    for count in counts:
-        row = rows[count["partner_id"]]
-        row.calls, row.failures, row.hits = count["calls"], count["failures"], count["hits"]
+    for row in rows.values():
+        row.calls = row.failures = row.hits = 0
+    series: dict[int, list[tuple[dt.datetime, float, float]]] = defaultdict(list)
+    for point in minutes:
+        row = rows[point["partner_id"]]
+        row.calls += point["calls"]
+        row.failures += point["failures"]
+        row.hits += point["hits"]
+        if point["timed"]:
+            series[point["partner_id"]].append(
+                (point["minute"], point["total"] / point["timed"], point["worst"])
+            )
+    for partner_id, row in rows.items():
+        row.chart = latency_chart(sorted(series.get(partner_id, [])), since)
 
     # Nearest rank: the value at rank ceil(p * n) of the partner's n latencies, in SQL, so
     # that only two rows per partner leave the database.
@@ -209,21 +228,6 @@ def _audit_figures(rows: dict[int, PartnerHealth], since: dt.datetime) -> None:
             row.p50 = latency
         if rank == math.ceil(total * PERCENTILES[1]):
             row.p95 = latency
-
-    minutes = (
-        window.filter(TIMED_CALL)
-        .annotate(minute=TruncMinute("at"))
-        .values("partner_id", "minute")
-        .annotate(n=Count("pk"), total=Sum("latency_ms"), worst=Max("latency_ms"))
-        .order_by()
-    )
-    series: dict[int, list[tuple[dt.datetime, float, float]]] = defaultdict(list)
-    for point in minutes:
-        series[point["partner_id"]].append(
-            (point["minute"], point["total"] / point["n"], point["worst"])
-        )
-    for partner_id, row in rows.items():
-        row.chart = latency_chart(sorted(series.get(partner_id, [])), since)
 
 
 def latency_chart(points: list[tuple[dt.datetime, float, float]], since: dt.datetime) -> SafeString:
