@@ -1,5 +1,6 @@
 """URL map: the 3GPP APIs at their 3GPP paths (``apis.SERVED``), the admin, the OpenAPI
-description, the token endpoint, the OAM API (``oam.api``), health and metrics."""
+description, the token endpoint, the OAM API (``oam.api``), health and metrics, and a page at
+``/`` that links to them."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,6 +11,7 @@ from partners.metrics import metrics
 
 from . import apis
 from .health import healthz
+from .home import home
 
 urlpatterns = [
     *(path(api.prefix, include(api.urls)) for api in apis.SERVED),
@@ -21,6 +23,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/ping", include("ecsportal.ping")),
     path("admin/", admin.site.urls),
+    path("", home, name="home"),
 ]
 
 handler404 = "ecscore.problems.handler404"

@@ -222,3 +222,15 @@ def test_the_number_of_queries_does_not_grow_with_the_rows():
     assert queries() == few, "the dashboard's queries grew with the rows"
     # Session, user, the dashboard's ten figures' queries, the admin log: a small fixed number.
     assert few <= 16
+
+
+def test_view_site_leads_to_a_page_linking_the_admin_the_api_docs_and_health(client):
+    admin = logged_in("oam", superuser=True)
+    index = admin.get(INDEX).content.decode()
+    view_site = re.search(r'<a href="([^"]+)">View site</a>', index).group(1)
+    response = client.get(view_site)
+    assert response.status_code == 200
+    page = response.content.decode()
+    for link in ("/admin/", "/api/docs/", "/healthz"):
+        assert f'href="{link}"' in page
+        assert client.get(link).status_code in (200, 302), link  # the admin: to its login

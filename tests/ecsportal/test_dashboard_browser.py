@@ -42,3 +42,33 @@ def test_the_dashboard_shows_an_open_circuit_and_links_to_its_failures(admin_pag
     # The reason column says why each call failed.
     expect(page.locator("#result_list")).to_contain_text("circuit open: not called")
     expect(page.locator("#result_list")).to_contain_text("no answer")
+
+
+def test_the_outbox_list_fits_a_1400_px_screen(admin_page: Page):
+    from notifications.models import Notification
+
+    Notification.objects.create(
+        kind="partner-subscription",
+        subscription="sub-" + "x" * 60,
+        destination="https://a-long-host-name.partner-operator.example/notifications/" + "p" * 80,
+        payload={},
+        state=Notification.GIVEN_UP,
+        attempts=12,
+        last_error="connection refused by 198.51.100.7 after the TLS handshake " + "e" * 80,
+    )
+    page = admin_page
+    assert page.viewport_size["width"] == 1400
+    page.goto("/admin/notifications/notification/")
+    row = page.locator("#result_list tbody tr").first
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT.replace(".png", "-outbox.png"))
+    # Every column inside the list's own box (which would otherwise scroll sideways).
+    results = page.locator("#changelist .results").bounding_box()
+    for cell in row.locator("td, th").all():
+        box = cell.bounding_box()
+        assert box["x"] + box["width"] <= results["x"] + results["width"] + 1, cell.inner_text()
+    expect(row.locator("td.field-state")).to_have_text("given up")
+    expect(row.locator("td.field-attempts")).to_have_text("12")
+    # The whole destination stays readable, as the cut text's title.
+    title = row.locator("td.field-destination_host span").get_attribute("title")
+    assert title.endswith("p" * 80)
