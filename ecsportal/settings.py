@@ -102,7 +102,7 @@ if _PROXY_SSL_HEADER.strip():
     SECURE_PROXY_SSL_HEADER = (_header, _value)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ecsportal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

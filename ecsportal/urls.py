@@ -1,5 +1,6 @@
 """URL map: the 3GPP APIs at their 3GPP paths (``apis.SERVED``), the admin, the OpenAPI
-description, the token endpoint, the OAM API (``oam.api``), health and metrics."""
+description, the token endpoint, the OAM API (``oam.api``), health and metrics, and a page at
+``/`` that links to them."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,10 +11,7 @@ from partners.metrics import metrics
 
 from . import apis
 from .health import healthz
-
-admin.site.site_header = "ECS Portal administration"
-admin.site.site_title = "ECS Portal"
-admin.site.index_title = "Edge Configuration Server"
+from .home import home
 
 urlpatterns = [
     *(path(api.prefix, include(api.urls)) for api in apis.SERVED),
@@ -26,6 +24,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/ping", include("ecsportal.ping")),
     path("admin/", admin.site.urls),
+    path("", home, name="home"),
 ]
 
 handler404 = "ecscore.problems.handler404"

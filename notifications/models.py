@@ -50,6 +50,12 @@ class Notification(models.Model):
                 name="outbox_pending_subscription",
                 condition=models.Q(state="pending"),
             ),
+            # The dashboard's count of what the worker gave up on, without the delivered rows.
+            models.Index(
+                fields=["created"],
+                name="outbox_given_up",
+                condition=models.Q(state="given_up"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,29 +3,49 @@
 Partners and policies are edited (with change history); the cache and the audit log are
 read-only apart from two actions on cache entries (invalidate, refresh now).  An inbound
 token is generated here and shown exactly once; only its hash is kept.  The outbound token and
-the OAuth 2.0 client secret are entered as passwords and never shown again.
+the OAuth 2.0 client secret are entered as passwords and never shown again (the partner's page
+says whether one is set, and a form shown again with errors asks for them again).  JSON
+members are checked as in the inventory's forms (``provisioning.admin.OAMAdmin``), so a bad
+PLMN is explained in words; a policy that would refuse everything is saved with a warning.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.db.models import JSONField, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
+from django.utils.html import format_html, format_html_join
+
+from ecscore.admin_filters import ExpiryFilter
+from provisioning.admin import PLMN_EXAMPLE, OAMAdmin, check_plmn_list
 
 from . import breaker, cache, retrieval
+from .audit import OUTCOMES, PERIODS
+from .credentials import ENV_PREFIX
 from .filters import RetrievalAuditFilterSet
 from .filters import list_filter as filterset_filter
-from .models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry, RetrievalAudit
+from .models import (
+    AuthorizationPolicy,
+    PartnerECS,
+    PartnerSubscription,
+    ProvisioningCacheEntry,
+    RetrievalAudit,
+)
+from .policy import ANY
+
+
+def _list_url(model: type, **params: Any) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return f"{url}?{urlencode(params)}"
 
 
 def _pretty(value: Any) -> str:
@@ -33,19 +53,6 @@ def _pretty(value: Any) -> str:
         '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
         json.dumps(value, indent=2, ensure_ascii=False),
     )
-
-
-class JSONTextarea(forms.Textarea):
-    def __init__(self) -> None:
-        super().__init__(attrs={"rows": 4, "cols": 80, "class": "vLargeTextField"})
-
-    def format_value(self, value: Any) -> str:
-        if value in (None, ""):
-            return ""
-        try:
-            return json.dumps(json.loads(value), indent=2)
-        except (TypeError, ValueError):
-            return value
 
 
 # The admin's one list of a partner's fields (the form takes its fields from it).
@@ -102,6 +109,19 @@ class PartnerECSForm(forms.ModelForm):
             "env:NAME to read it from the environment. Leave empty to keep the current one.",
         }
 
+    #: Secrets are never sent back to the browser, so a form shown again with errors has
+    #: them empty: what was typed must be typed again, and the form says so.
+    SECRETS = ("outbound_token", "client_secret")
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        #: Secrets typed in a form that is shown again with errors: not saved, not shown.
+        self.secrets_to_retype = [
+            name
+            for name in self.SECRETS
+            if self.is_bound and self._errors and self.data.get(self.add_prefix(name))
+        ]
+
     def clean_outbound_token(self) -> str:
         value = self.cleaned_data.get("outbound_token", "")
         if not value and self.instance.pk:
@@ -115,9 +135,22 @@ class PartnerECSForm(forms.ModelForm):
         return value
 
 
+def _credential_state(value: str) -> str:
+    """Whether a secret is set, and where it comes from; never the secret itself."""
+    if not value:
+        return "not set"
+    if value.startswith(ENV_PREFIX):
+        return f"set: read from the environment variable {value.removeprefix(ENV_PREFIX)}"
+    return "set (stored in the database)"
+
+
 @admin.register(PartnerECS)
-class PartnerECSAdmin(SimpleHistoryAdmin):
+class PartnerECSAdmin(OAMAdmin):
     form = PartnerECSForm
+    json_checks = {"plmns": check_plmn_list}
+    json_examples = {"plmns": PLMN_EXAMPLE}
+    readonly_fields = ("outbound_credential", "related")
+    status_fieldset = ("Status", {"fields": ("outbound_credential", "related")})
     list_display = (
         "partner_id",
         "ecsp",
@@ -129,8 +162,43 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
     )
     list_filter = ("enabled", "consult", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
-    formfield_overrides = {JSONField: {"widget": JSONTextarea}}
     fieldsets = PARTNER_FIELDSETS
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        return fieldsets if obj is None else (self.status_fieldset, *fieldsets)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        form = context.get("adminform") and context["adminform"].form
+        for name in getattr(form, "secrets_to_retype", []):
+            # Left empty, the field would keep the old value (or none): say so, loudly.
+            self.message_user(
+                request,
+                f"The {str(form.fields[name].label).lower()} you typed was not saved, because "
+                "of the errors below, and is not shown back: type it again.",
+                messages.WARNING,
+            )
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="what we present to the partner")
+    def outbound_credential(self, obj: PartnerECS) -> str:
+        if obj.uses_oauth:
+            return (
+                f"OAuth 2.0 access tokens from {obj.token_url} as {obj.client_id}; "
+                f"client secret {_credential_state(obj.client_secret)}"
+            )
+        return f"outbound token {_credential_state(obj.outbound_token)}"
+
+    @admin.display(description="see also")
+    def related(self, obj: PartnerECS) -> str:
+        links = [
+            (_list_url(AuthorizationPolicy, partner__id__exact=obj.pk), "its policies"),
+            (_list_url(RetrievalAudit, partner=obj.partner_id), "its audit rows"),
+            (_list_url(ProvisioningCacheEntry, partner__id__exact=obj.pk), "its cached answers"),
+        ]
+        return format_html_join(" &nbsp; ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="circuit")
     def circuit(self, obj: PartnerECS) -> str:
@@ -171,7 +239,7 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(AuthorizationPolicy)
-class AuthorizationPolicyAdmin(SimpleHistoryAdmin):
+class AuthorizationPolicyAdmin(OAMAdmin):
     list_display = (
         "__str__",
         "partner",
@@ -185,11 +253,40 @@ class AuthorizationPolicyAdmin(SimpleHistoryAdmin):
     list_filter = ("enabled", "partner")
     search_fields = ("policy_id", "partner__partner_id")
     list_select_related = ("partner",)
-    formfield_overrides = {JSONField: {"widget": JSONTextarea}}
+    json_checks = {"serving_plmns": check_plmn_list}
+    json_examples = {"serving_plmns": PLMN_EXAMPLE, "eas_ids": '["*"]'}
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new policy is written to let a partner ask: any EAS id unless narrowed, as the
+        # other fields' "empty = any".  The model keeps [] (nothing) as its default, so a
+        # policy from the configuration file or the API allows only what it says.
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("eas_ids", [ANY])
+        return initial
+
+    def save_model(
+        self, request: HttpRequest, obj: AuthorizationPolicy, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        for warning in policy_warnings(obj):
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.display(description="EAS ids")
     def eas_list(self, obj: AuthorizationPolicy) -> str:
         return ", ".join(obj.eas_ids or [])
+
+
+def policy_warnings(policy: AuthorizationPolicy) -> list[str]:
+    """What makes a saved policy refuse requests its author may expect it to allow."""
+    warnings = []
+    if not policy.eas_ids:
+        warnings.append(
+            f"{policy} allows no EAS id: the partner is refused (403) on every request. "
+            f'Give the EAS ids it may ask for, or ["{ANY}"] for any.'
+        )
+    if not policy.in_force():
+        warnings.append(f"{policy} is not in force now (disabled, or outside its validity).")
+    return warnings
 
 
 class FreshnessFilter(admin.SimpleListFilter):
@@ -317,6 +414,34 @@ def _partner_ids() -> list[tuple[str, str]]:
     return [(partner_id, partner_id) for partner_id in ids]
 
 
+class OutcomeFilter(admin.SimpleListFilter):
+    """What an outbound row says about the partner, as the dashboard counts it."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _) in OUTCOMES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        outcome = OUTCOMES.get(self.value() or "")
+        return queryset if outcome is None else queryset.filter(outcome[1])
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """A span up to now (the dashboard's window); the date filter below has whole days."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _) in PERIODS.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        period = PERIODS.get(self.value() or "")
+        return queryset if period is None else queryset.filter(at__gte=timezone.now() - period[1])
+
+
 @admin.register(RetrievalAudit)
 class RetrievalAuditAdmin(ReadOnlyAdmin):
     list_display = (
@@ -328,6 +453,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         "edn_count",
         "cache",
         "latency_ms",
+        "reason",
         "request_id",
     )
     # Direction, decision and partner as the OAM API's audit/ and ecs_audit filter them.
@@ -335,7 +461,9 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         filterset_filter(RetrievalAuditFilterSet, "direction"),
         filterset_filter(RetrievalAuditFilterSet, "decision"),
         filterset_filter(RetrievalAuditFilterSet, "partner", lookups=_partner_ids),
+        OutcomeFilter,
         "cache",
+        PeriodFilter,
         ("at", admin.DateFieldListFilter),
     )
     search_fields = ("request_id", "partner_label", "reason")
@@ -352,6 +480,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         "edn_count",
         "cache",
         "latency_ms",
+        "failed",
         "pretty_query",
     )
     readonly_fields = fields
@@ -362,3 +491,28 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
     @admin.display(description="query")
     def pretty_query(self, obj: RetrievalAudit) -> str:
         return _pretty(obj.query)
+
+
+@admin.register(PartnerSubscription)
+class PartnerSubscriptionAdmin(ReadOnlyAdmin):
+    """Partners' subscriptions at us (EDGE-10): theirs to change; browsed and deleted here."""
+
+    list_display = ("subscription_id", "partner", "notification_destination", "expires_at")
+    list_filter = (ExpiryFilter, "partner")
+    search_fields = ("subscription_id", "partner__partner_id")
+    list_select_related = ("partner",)
+    fields = (
+        "subscription_id",
+        "partner",
+        "notification_destination",
+        "expires_at",
+        "digest",
+        "created",
+        "updated",
+        "pretty_body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="subscription (ServProvSubsc)")
+    def pretty_body(self, obj: PartnerSubscription) -> str:
+        return _pretty(obj.body)

@@ -1,14 +1,37 @@
-"""Recording retrievals: one audit row per exchange with a partner, in either direction."""
+"""Recording retrievals: one audit row per exchange with a partner, in either direction,
+and what an outbound row says about the partner (``OUTCOMES``: the dashboard counts with these
+and the audit list filters with them, so a number and the rows behind it agree)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from django.db.models import Q
 
 from ecscore import writebehind
 from ecscore.db import relaxed_commit
 from ecscore.middleware import current_request_id
 
 from .models import PartnerECS, RetrievalAudit
+
+_OUTBOUND = Q(direction=RetrievalAudit.OUTBOUND)
+#: Answered from our cache: the partner was not asked.
+CACHE_HIT = _OUTBOUND & Q(cache=RetrievalAudit.HIT)
+#: We needed the partner (a cache miss): asked it, or skipped it while its circuit was open.
+CALL = _OUTBOUND & Q(cache=RetrievalAudit.MISS)
+#: A call that got no usable answer (``RetrievalAudit.failed``).
+FAILURE = CALL & Q(failed=True)
+#: Calls whose latency is the partner's (a skipped call took no time).
+TIMED_CALL = CALL & Q(latency_ms__gt=0)
+OUTCOMES = {
+    "call": ("called (cache miss)", CALL),
+    "failure": ("failed", FAILURE),
+    "hit": ("cache hit", CACHE_HIT),
+}
+#: Spans up to now that the audit list filters by (the dashboard's window among them).
+PERIOD_LAST_HOUR = "1h"
+PERIODS = {PERIOD_LAST_HOUR: ("last hour", dt.timedelta(hours=1))}
 
 
 def entry(
@@ -23,6 +46,7 @@ def entry(
     edn_count: int = 0,
     cache: str = "",
     latency_ms: float = 0.0,
+    failed: bool = False,
 ) -> RetrievalAudit:
     """An unsaved audit row; callers save rows together with ``write``."""
     return RetrievalAudit(
@@ -37,6 +61,7 @@ def entry(
         edn_count=edn_count,
         cache=cache,
         latency_ms=round(latency_ms, 3),
+        failed=failed,
     )
 
 

@@ -361,6 +361,8 @@ class ProvisioningCacheEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["partner", "key"], name="cacheentry_unique_key")
         ]
+        # The dashboard counts each partner's fresh and expired entries from this index alone.
+        indexes = [models.Index(fields=["partner", "expires_at"], name="cacheentry_expiry")]
 
     def __str__(self) -> str:
         return f"{self.partner} {self.key[:12]}"
@@ -444,6 +446,11 @@ class RetrievalAudit(models.Model):
     edn_count = models.PositiveIntegerField(default=0)
     cache = models.CharField(max_length=4, choices=CACHE_CHOICES, blank=True, default="")
     latency_ms = models.FloatField(default=0)
+    failed = models.BooleanField(
+        default=False,
+        help_text="We needed the partner and got no usable answer: down, slow, invalid, or "
+        "not called (circuit open). A refusal is an answer, as for the circuit breaker.",
+    )
 
     objects = RetrievalAuditManager()
 

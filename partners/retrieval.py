@@ -172,6 +172,7 @@ class PartnerSource:
                     ask.canonical,
                     reason="circuit open: not called",
                     cache=RetrievalAudit.MISS,
+                    failed=True,
                 )
             )
         return callable_
@@ -272,6 +273,7 @@ class PartnerSource:
                     status=reply.status,
                     cache=RetrievalAudit.MISS,
                     latency_ms=latency,
+                    failed=True,
                 )
             )
             return
@@ -377,6 +379,7 @@ class PartnerSource:
                 cache=RetrievalAudit.MISS,
                 latency_ms=latency,
                 reason=f"concurrent identical request: {outcome}",
+                failed=True,
             )
         )
 
@@ -412,6 +415,7 @@ def refresh(entry: Any) -> tuple[bool, str]:
         audit.write([row])
         return True, message
     row.decision = RetrievalAudit.DENIED if reply.kind == client.REFUSED else row.decision
+    row.failed = reply.kind == client.FAULT
     row.reason = f"refresh requested in the admin: {reply.reason}"[:255]
     audit.write([row])
     return False, reply.reason

@@ -30,6 +30,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from ecscore import schemas
+from ecscore.admin_filters import ExpiryFilter
 
 from .datamodel import FIELD_TO_MEMBER
 from .models import (
@@ -461,7 +462,15 @@ class EESAdmin(OAMAdmin):
         "expires_at",
         "updated",
     )
-    list_filter = ("source", "ecsp_info", "eec_reg_conf", "has_area", "edn__dnn", "edn")
+    list_filter = (
+        "source",
+        ExpiryFilter,
+        "ecsp_info",
+        "eec_reg_conf",
+        "has_area",
+        "edn__dnn",
+        "edn",
+    )
     search_fields = ("ees_id", "ecsp_info", "applications__eas_id", "edn__edn_id", "edn__dnn")
     search_help_text = "Search by EES id, EAS id, ECSP, or the EDN's id or DNN."
     list_select_related = ("edn",)
@@ -541,6 +550,7 @@ class EECSubscriptionAdmin(admin.ModelAdmin):
         "expires_at",
         "created",
     )
+    list_filter = (ExpiryFilter,)
     search_fields = ("subscription_id", "eec_id", "ue_id")
     date_hierarchy = "created"
     fields = (

@@ -61,6 +61,8 @@ def test_circuit_opens_after_threshold_failures_and_probes_after_cooldown(edge4,
     assert time.monotonic() - started < 0.5
     assert partner_server.calls == 3
     assert RetrievalAudit.objects.filter(reason__startswith="circuit open").count() == 1
+    # Every call that brought no answer is a failure, the skipped one included.
+    assert RetrievalAudit.objects.filter(failed=True).count() == 4
     # After the cool-down one probe goes through; a healthy answer closes the circuit.
     time.sleep(1.1)
     assert breaker.state(partner) == breaker.HALF_OPEN

@@ -297,6 +297,7 @@ def test_a_faulty_partner_contributes_nothing_and_is_audited(
     assert row.cache == RetrievalAudit.MISS
     assert row.decision == RetrievalAudit.ALLOWED  # a fault, not a refusal
     assert row.edn_count == 0
+    assert row.failed  # what the dashboard counts as the partner's failures
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -319,6 +320,7 @@ def test_a_refusing_partner_is_no_fault(edge4, partner_server, local, status):
     assert f"HTTP {status}" in row.reason
     assert row.cache == RetrievalAudit.MISS
     assert row.edn_count == 0
+    assert not row.failed  # a refusal is an answer
 
 
 @pytest.mark.parametrize("local", [True, False], ids=["local-match", "no-local-match"])
