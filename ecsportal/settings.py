@@ -270,6 +270,9 @@ ECS_MAX_JSON_ARRAY = int(os.environ.get("ECS_MAX_JSON_ARRAY", "1000"))
 ECS_SYNCHRONOUS_AUDIT = env_flag("ECS_SYNCHRONOUS_AUDIT", False)
 # Matching from each process's in-memory index (provisioning.inventory); off: the SQL matcher.
 ECS_INVENTORY_INDEX = env_flag("ECS_INVENTORY_INDEX", True)
+# Request bodies judged valid by jsonschema-rs (ecscore.fastschemas); off: by the pure-Python
+# OAS30Validator alone, which explains every refusal either way (ecscore.schemas).
+ECS_COMPILED_SCHEMAS = env_flag("ECS_COMPILED_SCHEMAS", True)
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
 # Admin login attempts per address per minute.
