@@ -40,7 +40,13 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import oas30_format_checker
 
 #: Values of these keywords are data, not schemas.
-_DATA_KEYWORDS = frozenset({"enum", "default", "example"})
+_DATA_KEYWORDS = frozenset({"enum"})
+#: Keywords that assert nothing (to OAS30Validator either): dropped, so that a ``$ref`` with
+#: only a description beside it stays a plain reference.
+_DROPPED = frozenset(
+    {"description", "title", "example", "default", "externalDocs", "xml", "deprecated"}
+    | {"nullable", "discriminator", "readOnly", "writeOnly"}  # translated where they matter
+)
 #: Formats whose oas30_format_checker function is true of every JSON value.
 _NO_OP_FORMATS = frozenset({"float", "double", "binary", "password"})
 #: Formats of integers: oas30_format_checker checks them on Python ints (not bools) only.
@@ -190,7 +196,7 @@ def _translate(node: Any) -> Any:
     for key, value in node.items():
         if key in _DATA_KEYWORDS:
             out[key] = value
-        elif key in ("nullable", "discriminator", "readOnly", "writeOnly"):
+        elif key in _DROPPED:
             continue
         elif key == "properties" and isinstance(value, dict):
             out[key] = {name: _translate(schema) for name, schema in value.items()}
