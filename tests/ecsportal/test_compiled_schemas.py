@@ -636,3 +636,40 @@ def test_a_schema_without_exact_translation_is_left_to_oas30validator():
     for name in ("Shape", "Holder"):
         with pytest.raises(ValueError, match="discriminator"):
             fastschemas.compile_schema(registry, f"{BASE}doc.yaml#/components/schemas/{name}")
+
+
+def test_no_schema_we_validate_refers_to_itself():
+    """jsonschema-rs recurses on the native stack: with no cycle among the schemas it descends
+    only as deep as they go, whatever the value (docs/design-decisions.md)."""
+
+    def references(node: Any, file_name: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    target_file, pointer = schemas._split_ref(value, file_name)
+                    yield target_file, pointer.rsplit("/", 1)[-1]
+                elif key not in ("enum", "default", "example"):
+                    yield from references(value, file_name)
+        elif isinstance(node, list):
+            for item in node:
+                yield from references(item, file_name)
+
+    graph = {
+        (file_name, name): set(references(schema, file_name))
+        for file_name, doc in _documents().items()
+        for name, schema in doc["components"]["schemas"].items()
+    }
+    assert len(graph) > 100
+
+    def reaches_itself(start: tuple[str, str]) -> bool:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            if node == start:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph.get(node, ()))
+        return False
+
+    assert [node for node in graph if reaches_itself(node)] == []
