@@ -11,7 +11,7 @@ validate, bodies of three kinds and requires both verdicts to agree on each:
 - those mutated at a random place: a member dropped or added, a wrong type, a string that
   breaks its pattern (a trailing newline, a non-ASCII digit), an unknown enum string, null,
   1.0 for an integer, numbers past int32;
-- random JSON.
+- random JSON, and objects with the schema's own member names and random values.
 
 It also asserts that a good share of the drawn bodies is valid and a good share invalid, so
 that it cannot pass by testing only one side.
@@ -407,6 +407,16 @@ def mutated(draw: st.DrawFn, bodies: st.SearchStrategy[Any]) -> Any:
     return _replace(body, path, draw(st.sampled_from(choices)))
 
 
+def _random_members(schema: dict[str, Any], file_name: str) -> st.SearchStrategy[Any]:
+    """Objects whose member names are the schema's own, with random values."""
+    while "$ref" in schema:
+        schema, file_name = _resolve(schema["$ref"], file_name)
+    if "allOf" in schema:
+        schema, file_name = _merged(schema["allOf"], file_name)
+    names = sorted(schema.get("properties") or {}) or ["x"]
+    return st.dictionaries(st.sampled_from(names), JSON, max_size=len(names))
+
+
 # --- the property --------------------------------------------------------------------------
 
 
@@ -428,6 +438,7 @@ def test_both_validators_give_every_body_the_same_verdict(file_name: str, schema
         "seed, mutated": mutated(st.sampled_from(seeds)),
         "drawn, mutated": mutated(drawn_valid),
         "random": JSON,
+        "members, random values": _random_members(schema, file_name),
     }
     counts: Counter[tuple[str, bool]] = Counter()
 
