@@ -6,24 +6,36 @@ with every reference left exactly as 3GPP wrote it.  ``scripts/bundle_3gpp_schem
 rebuilds it from ``../shared/3gpp-openapi``, and a test proves the two agree, so a new 3GPP
 release is one regenerated file.
 
-Validation errors become 3GPP ``InvalidParam`` objects whose ``param`` is a JSON pointer to
-the offending member (for a missing member, that member's own pointer).
+Two validators judge each schema.  jsonschema-rs, on the schemas translated once by
+``ecscore.fastschemas``, decides whether a value is valid: that is every request's cost.  Only
+when it refuses (or cannot take the value at all, such as a lone surrogate) does
+``openapi_schema_validator``'s ``OAS30Validator`` judge it, and its errors become 3GPP
+``InvalidParam`` objects whose ``param`` is a JSON pointer to the offending member (for a
+missing member, that member's own pointer).  The compiled validator never has the last word
+on a refusal, so a disagreement could only cost time there; the differential test holds the
+two to the same verdict all the same.  ``ECS_COMPILED_SCHEMAS`` off leaves the pure-Python
+validator alone (for debugging).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import jsonschema_rs
+from django.conf import settings
 from jsonschema.exceptions import ValidationError
-from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from . import errors, yamlfiles
+from . import errors, fastschemas, yamlfiles
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_PATH = Path(__file__).resolve().parent / "openapi" / "3gpp-bundle.json"
 BASE_URI = "file:///3gpp-openapi/"
@@ -107,6 +119,7 @@ def add_document(name: str, path: Path) -> None:
     with open(path, encoding="utf-8") as fh:
         _project_documents[name] = yamlfiles.load(fh)
     _registry.cache_clear()
+    _compiled_registry.cache_clear()
     validator.cache_clear()
 
 
@@ -164,13 +177,59 @@ _DATA_KEYWORDS = frozenset({"$ref", "enum", "default", "example"})
 
 
 @cache
-def validator(file_name: str, schema_name: str) -> OAS30Validator:
-    """A compiled validator for one 3GPP schema; built once per process."""
-    return OAS30Validator(
+def _compiled_registry() -> jsonschema_rs.Registry:
+    return fastschemas.registry({**_bundle(), **_project_documents}, BASE_URI)
+
+
+class Validator:
+    """One schema's two validators: the compiled one decides, OAS30Validator explains."""
+
+    def __init__(self, reference: OAS30Validator, compiled: jsonschema_rs.Validator | None) -> None:
+        self.reference = reference
+        self.compiled = compiled
+
+    def compiled_accepts(self, instance: Any) -> bool:
+        """True when the compiled validator finds ``instance`` valid (final); False when it
+        refuses it, cannot take it, is switched off or there is none (OAS30Validator decides).
+        """
+        if self.compiled is None or not settings.ECS_COMPILED_SCHEMAS:
+            return False
+        try:
+            return self.compiled.is_valid(instance)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            # Lone surrogates (no UTF-8), non-string keys, a format function's own error:
+            # OAS30Validator sees the value as it always did.
+            return False
+
+    def is_valid(self, instance: Any) -> bool:
+        return self.compiled_accepts(instance) or self.reference.is_valid(instance)
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        return self.reference.iter_errors(instance)
+
+
+class _Judge(Protocol):
+    def is_valid(self, instance: Any) -> bool: ...
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]: ...
+
+
+@cache
+def validator(file_name: str, schema_name: str) -> Validator:
+    """The validators of one 3GPP schema; built once per process."""
+    reference = OAS30Validator(
         _inlined(file_name, schema_name),
         registry=_registry(),
-        format_checker=oas30_format_checker,
+        format_checker=fastschemas.FORMAT_CHECKER,
     )
+    uri = f"{BASE_URI}{file_name}#/components/schemas/{schema_name}"
+    try:
+        compiled = fastschemas.compile_schema(_compiled_registry(), uri)
+    except (fastschemas.UntranslatableSchema, jsonschema_rs.ValidationError, ValueError) as exc:
+        # Correct, only slower: every value of this schema is judged by OAS30Validator.
+        logger.warning("no compiled validator for %s: %s", uri, exc)
+        compiled = None
+    return Validator(reference, compiled)
 
 
 def schema_of(file_name: str, schema_name: str) -> dict[str, Any]:
@@ -203,10 +262,10 @@ def _reason(error: ValidationError) -> str:
     return error.message
 
 
-def invalid_params(
-    validator_: OAS30Validator, instance: Any, prefix: str = ""
-) -> list[dict[str, str]]:
+def invalid_params(validator_: _Judge, instance: Any, prefix: str = "") -> list[dict[str, str]]:
     """Every problem with ``instance`` as a list of 3GPP InvalidParam, empty when valid."""
+    if isinstance(validator_, Validator) and validator_.compiled_accepts(instance):
+        return []
     found: dict[str, str] = {}
     for error in validator_.iter_errors(instance):
         for leaf in _leaf_errors(error):

@@ -281,6 +281,9 @@ ECS_WRITE_BEHIND = env_flag("ECS_WRITE_BEHIND", True)
 ECS_WRITE_BEHIND_SECONDS = float(os.environ.get("ECS_WRITE_BEHIND_SECONDS", "0.05"))
 # Fresh partner answers each process keeps in memory (partners.cache.Memory); 0: none.
 ECS_PARTNER_CACHE_MEMORY = int(os.environ.get("ECS_PARTNER_CACHE_MEMORY", "10000"))
+# Request bodies judged valid by jsonschema-rs (ecscore.fastschemas); off: by the pure-Python
+# OAS30Validator alone, which explains every refusal either way (ecscore.schemas).
+ECS_COMPILED_SCHEMAS = env_flag("ECS_COMPILED_SCHEMAS", True)
 # Requests per sliding minute per API client (OAuth client, else address); 0 = no limit.
 ECS_CLIENT_RATE_PER_MINUTE = int(os.environ.get("ECS_CLIENT_RATE_PER_MINUTE", "6000"))
 # Admin login attempts per address per minute.
