@@ -69,6 +69,10 @@ PARTNER_FIELDSETS = (
         "OAuth 2.0 at this partner (instead of the outbound token)",
         {"fields": ("token_url", "client_id", "client_secret", "scope")},
     ),
+    (
+        "Roaming UEs in the partner's PLMNs",
+        {"fields": ("roaming_mode", "redirect_dnn", "redirect_snssai")},
+    ),
     ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
     ("This partner asking us", {"fields": ("generate_inbound_token",)}),
 )
