@@ -15,10 +15,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from ecscore.history import change_log
+from provisioning import signals
 from provisioning.areas import plmn_key
 from provisioning.models import (
     COMMON_29571,
@@ -259,6 +260,29 @@ class PartnerECS(models.Model):
     @property
     def redirects(self) -> bool:
         return self.roaming_mode == self.ROAMING_REDIRECT
+
+    def _redirect_state(self) -> tuple[Any, ...] | None:
+        """What answers take from this partner without asking it: whom it redirects, where."""
+        if not (self.enabled and self.redirects):
+            return None
+        return (self.redirect_info(), sorted(self.plmn_keys()))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A redirect needs no call and no cache entry, so nothing else tells the EEC
+        # subscriptions that one began, changed or ended: a change event does.
+        stored = PartnerECS.objects.filter(pk=self.pk).first() if self.pk else None
+        before = stored._redirect_state() if stored else None
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self._redirect_state() != before:
+                signals.changed(PartnerECS)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            if self._redirect_state() is not None:
+                signals.changed(PartnerECS)
+        return deleted
 
     def redirect_info(self) -> dict[str, Any]:
         """The ECSRedirectInfo (TS 24.558) that sends an EEC to this partner ECS: its API

@@ -23,6 +23,10 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from notifications import worker
+from partners.models import PartnerECS
+from provisioning import changes
+from provisioning.models import InventoryChange
 from tests.builders import (
     DISCOVERY,
     EDGE4_FILE,
@@ -31,9 +35,14 @@ from tests.builders import (
     SUBSCRIPTIONS,
     Receiver,
     area,
+    configure_ecs,
     edge4_request,
+    make_edn,
+    make_ees,
+    make_partner,
     ncgi,
     plmn,
+    post_json,
     serv_prov_subscription,
     tai,
     ue_at,
@@ -304,6 +313,51 @@ def test_a_subscription_is_notified_of_the_redirect_when_its_ue_roams_in(federat
     assert "redirectedECS" not in deliveries[1]["body"]
     assert ees_ids(deliveries[1]["body"]) == ["ees-home-1"]
     assert visited.audit(direction="in") == []
+
+
+@pytest.mark.django_db
+def test_switching_a_partner_to_redirect_notifies_its_roaming_ues_subscriptions(
+    client, receiver, monkeypatch
+):
+    """In-process: an operator's edit, not a request, changes the answer."""
+    monkeypatch.setenv("ECS_ALLOW_PRIVATE_CALLBACKS", "1")
+    configure_ecs()
+    # Our EDN serves roaming UEs in 002-02 too: their answer is never empty.
+    edn = make_edn("edn-a", dnn="edge.example", plmns=[HOME_PLMN, VISITED_PLMN])
+    make_ees(edn, "ees-conf", eas_ids=["app.game"])
+    partner = make_partner(
+        "ecs.visited", api_root="https://ecs.visited.example", plmns=[VISITED_PLMN]
+    )
+    body = serv_prov_subscription(
+        receiver.url, eas_ids=["app.game"], connInfo=[{"plmnId": VISITED_PLMN}]
+    )
+    assert post_json(client, SUBSCRIPTIONS, body).status_code == 201
+    InventoryChange.objects.all().delete()
+
+    partner.roaming_mode = PartnerECS.ROAMING_REDIRECT
+    partner.redirect_dnn = REDIRECT_DNN
+    partner.save()
+    changes.process_pending()
+    worker.deliver_due()
+    [delivery] = receiver.wait_for(1)
+    assert_valid(delivery["body"], EDGE4_FILE, "ServProvNotification")
+    assert delivery["body"]["redirectedECS"] == [
+        {"ecsEndPt": {"uri": "https://ecs.visited.example"}, "dnn": REDIRECT_DNN}
+    ]
+    assert ees_ids(delivery["body"]) == ["ees-conf"]
+
+    # An edit that leaves the redirect as it was is no change event; disabling the partner
+    # ends the redirect, and that is notified.
+    partner.timeout = 3
+    partner.save()
+    assert not InventoryChange.objects.exists()
+    partner.enabled = False
+    partner.save()
+    changes.process_pending()
+    worker.deliver_due()
+    deliveries = receiver.wait_for(2)
+    assert "redirectedECS" not in deliveries[1]["body"]
+    assert ees_ids(deliveries[1]["body"]) == ["ees-conf"]
 
 
 # --- the one relaxation of 3GPP's schema ----------------------------------------------------------
