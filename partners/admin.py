@@ -127,11 +127,12 @@ class PartnerECSAdmin(SimpleHistoryAdmin):
         "ecsp",
         "api_root",
         "consult",
+        "roaming_mode",
         "enabled",
         "has_inbound_token",
         "circuit",
     )
-    list_filter = ("enabled", "consult", "ecsp")
+    list_filter = ("enabled", "consult", "roaming_mode", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
     formfield_overrides = {JSONField: {"widget": JSONTextarea}}
     fieldsets = PARTNER_FIELDSETS

@@ -744,3 +744,15 @@ def test_apply_asks_the_model_again_before_it_saves():
 
     assert [e.split(", not")[0] for e in raised.value.errors] == [f"{label}.timeout: at least 0.05"]
     assert not PartnerECS.objects.exists()
+
+
+def test_the_admin_lists_and_filters_partners_by_roaming_mode(admin_client):
+    make = {"plmns": [VISITED], "api_root": "https://ecs.example"}
+    PartnerECS.objects.create(partner_id="ecs.redirects", roaming_mode="redirect", **make)
+    PartnerECS.objects.create(partner_id="ecs.retrieves", **make)
+
+    page = admin_client.get("/admin/partners/partnerecs/?roaming_mode__exact=redirect")
+
+    assert page.status_code == 200
+    assert [p.partner_id for p in page.context["cl"].result_list] == ["ecs.redirects"]
+    assert "redirect (the EEC is sent to the partner ECS" in page.content.decode()
