@@ -16,6 +16,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from ecscore.history import change_log
@@ -277,13 +279,6 @@ class PartnerECS(models.Model):
             if self._redirect_state() != before:
                 signals.changed(PartnerECS)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        with transaction.atomic():
-            deleted = super().delete(*args, **kwargs)
-            if self._redirect_state() is not None:
-                signals.changed(PartnerECS)
-        return deleted
-
     def redirect_info(self) -> dict[str, Any]:
         """The ECSRedirectInfo (TS 24.558) that sends an EEC to this partner ECS: its API
         root as the EndPoint, and the PDU session's DNN and S-NSSAI when configured."""
@@ -291,7 +286,8 @@ class PartnerECS(models.Model):
         if self.redirect_dnn:
             info["dnn"] = self.redirect_dnn
         if self.redirect_snssai:
-            info["snssai"] = self.redirect_snssai
+            # A copy: the partner may be the per-process memo's, shared by every request.
+            info["snssai"] = dict(self.redirect_snssai)
         return info
 
     def resolved_outbound_token(self) -> str:
@@ -321,6 +317,13 @@ class PartnerECS(models.Model):
         token = new_token()
         self.set_inbound_token(token)
         return token
+
+
+@receiver(post_delete, sender=PartnerECS)
+def _redirect_deleted(sender: Any, instance: PartnerECS, **kwargs: Any) -> None:
+    """A redirecting partner deleted (one by one, or the admin's bulk delete): as in save."""
+    if instance._redirect_state() is not None:
+        signals.changed(PartnerECS)
 
 
 class AuthorizationPolicy(models.Model):

@@ -367,6 +367,17 @@ def test_switching_a_partner_to_redirect_notifies_its_roaming_ues_subscriptions(
     assert "redirectedECS" not in deliveries[1]["body"]
     assert ees_ids(deliveries[1]["body"]) == ["ees-conf"]
 
+    # Redirecting again, then deleted as the admin's bulk action deletes: notified each time.
+    partner.enabled = True
+    partner.save()
+    changes.process_pending()
+    worker.deliver_due()
+    assert "redirectedECS" in receiver.wait_for(3)[2]["body"]
+    PartnerECS.objects.filter(pk=partner.pk).delete()
+    changes.process_pending()
+    worker.deliver_due()
+    assert "redirectedECS" not in receiver.wait_for(4)[3]["body"]
+
 
 # --- the one relaxation of 3GPP's schema ----------------------------------------------------------
 
