@@ -200,7 +200,7 @@ def load(n: int, hot: int, destination: str, check: int = 200) -> dict[str, Any]
     rows = []
     for spec_id in used:
         body = subscription_body("eec-spec", table[spec_id], destination)
-        digest = eec_subscriptions.digest(eec_subscriptions.answer_now(body))
+        digest = eec_subscriptions.answer_digest(eec_subscriptions.answer_now(body))
         keys = subscription_index.keys_for(datamodel.provisioning_query(body))
         rows.append((spec_id, *_spec_columns(table[spec_id]), digest, keys))
     timings["answers"] = time.monotonic() - t
@@ -307,7 +307,7 @@ def load(n: int, hot: int, destination: str, check: int = 200) -> dict[str, Any]
         stored = sorted(sub.index_keys.values_list("key", flat=True))
         if stored != sorted(subscription_index.keys_for(query)):
             problems.append(f"{sub.pk}: keys {stored}")
-        if sub.digest != eec_subscriptions.digest(eec_subscriptions.answer_now(sub.body)):
+        if sub.digest != eec_subscriptions.answer_digest(eec_subscriptions.answer_now(sub.body)):
             problems.append(f"{sub.pk}: digest")
         if sub.notification_destination != sub.body["notificationDestination"]:
             problems.append(f"{sub.pk}: destination")

@@ -76,6 +76,10 @@ PARTNER_FIELDSETS = (
         "OAuth 2.0 at this partner (instead of the outbound token)",
         {"fields": ("token_url", "client_id", "client_secret", "scope")},
     ),
+    (
+        "Roaming UEs in the partner's PLMNs",
+        {"fields": ("roaming_mode", "redirect_dnn", "redirect_snssai")},
+    ),
     ("Circuit breaker", {"fields": ("breaker_threshold", "breaker_cooldown")}),
     ("This partner asking us", {"fields": ("generate_inbound_token",)}),
 )
@@ -156,11 +160,12 @@ class PartnerECSAdmin(OAMAdmin):
         "ecsp",
         "api_root",
         "consult",
+        "roaming_mode",
         "enabled",
         "has_inbound_token",
         "circuit",
     )
-    list_filter = ("enabled", "consult", "ecsp")
+    list_filter = ("enabled", "consult", "roaming_mode", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
     fieldsets = PARTNER_FIELDSETS
 

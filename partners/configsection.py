@@ -1,8 +1,9 @@
 """The ``partners`` and ``policies`` sections of the configuration file.
 
-``partners``: ``{id, ecsp, apiRoot, plmns, consult, outboundToken, inboundToken, tokenUrl,
-clientId, clientSecret, scope, defaultLifetime, maxLifetime, timeout, enabled, shareUeId,
-subscribe, breakerThreshold, breakerCooldown}`` -- identified by ``id``.  ``inboundToken``
+``partners``: ``{id, ecsp, apiRoot, plmns, consult, roamingMode, redirectDnn, redirectSnssai,
+outboundToken, inboundToken, tokenUrl, clientId, clientSecret, scope, defaultLifetime,
+maxLifetime, timeout, enabled, shareUeId, subscribe, breakerThreshold, breakerCooldown}`` --
+identified by ``id``.  ``inboundToken``
 is a literal token or ``sha256:<hex>``; only the hash is stored and export writes the hash.
 ``outboundToken`` and ``clientSecret`` are a literal or ``env:NAME``; export writes only the
 ``env:`` form, and an entry without them keeps the stored ones.
@@ -43,6 +44,9 @@ PARTNER_KEYS = configfile.ModelKeys(
         "apiRoot": "api_root",
         "plmns": "plmns",
         "consult": "consult",
+        "roamingMode": "roaming_mode",
+        "redirectDnn": "redirect_dnn",
+        "redirectSnssai": "redirect_snssai",
         "outboundToken": "outbound_token",
         "inboundToken": "inbound_token_hash",
         "tokenUrl": "token_url",
@@ -81,7 +85,7 @@ CREDENTIAL_KEYS = ("outboundToken", "clientSecret")
 # literal credential, which export never writes out).
 KEPT_WHEN_ABSENT = (*CREDENTIAL_KEYS, "inboundToken")
 # Left out of an export when empty.
-EXPORTED_IF_SET = ("ecsp", "tokenUrl", "clientId")
+EXPORTED_IF_SET = ("ecsp", "tokenUrl", "clientId", "redirectDnn")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -18,12 +18,22 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from ecscore.history import change_log
+from provisioning import signals
 from provisioning.areas import plmn_key
-from provisioning.models import validate_plmn_list, validate_string_list
+from provisioning.models import (
+    COMMON_29571,
+    dnn_validator,
+    schema_errors,
+    unknown_members,
+    validate_plmn_list,
+    validate_string_list,
+)
 
 from .credentials import (
     ENV_PREFIX,
@@ -50,6 +60,16 @@ class HttpURLField(models.URLField):
     ]
 
 
+def validate_snssai(value: Any) -> None:
+    """A 3GPP Snssai (TS 29.571): ``{"sst": 0-255, "sd": 6 hex digits}``, nothing else."""
+    if not isinstance(value, dict):
+        raise ValidationError('Must be a 3GPP Snssai object, e.g. {"sst": 1, "sd": "000001"}.')
+    errors = unknown_members(value, ("sst", "sd"), "", "Snssai")
+    errors += schema_errors(value, COMMON_29571, "Snssai")
+    if errors:
+        raise ValidationError(errors)
+
+
 class PartnerECS(models.Model):
     CONSULT_ALWAYS = "always"
     CONSULT_ROAMING_ONLY = "roaming_only"
@@ -58,6 +78,14 @@ class PartnerECS(models.Model):
         (CONSULT_ALWAYS, "always"),
         (CONSULT_ROAMING_ONLY, "roaming only (UE's serving PLMN is one of the partner's)"),
         (CONSULT_WHEN_NO_LOCAL_MATCH, "when nothing local matches"),
+    ]
+    # TS 24.558 clause 7: a UE roaming in the partner's PLMNs is either answered with what we
+    # retrieve from the partner (EDGE-10), or redirected to it (redirectedECS).
+    ROAMING_RETRIEVE = "retrieve"
+    ROAMING_REDIRECT = "redirect"
+    ROAMING_CHOICES = [
+        (ROAMING_RETRIEVE, "retrieve (we ask the partner over EDGE-10 and answer the EEC)"),
+        (ROAMING_REDIRECT, "redirect (the EEC is sent to the partner ECS: redirectedECS)"),
     ]
 
     partner_id = models.CharField(
@@ -82,6 +110,29 @@ class PartnerECS(models.Model):
         choices=CONSULT_CHOICES,
         default=CONSULT_ROAMING_ONLY,
         help_text="When we ask this partner for provisioning information.",
+    )
+    roaming_mode = models.CharField(
+        max_length=8,
+        choices=ROAMING_CHOICES,
+        default=ROAMING_RETRIEVE,
+        help_text="What we do for an EEC whose UE roams in one of the partner's PLMNs.",
+    )
+    redirect_dnn = models.CharField(
+        "redirect DNN",
+        max_length=255,
+        blank=True,
+        default="",
+        validators=[dnn_validator],
+        help_text="DNN of the PDU session that reaches the partner ECS (redirect mode); "
+        "empty = none given.",
+    )
+    redirect_snssai = models.JSONField(
+        "redirect S-NSSAI",
+        null=True,
+        blank=True,
+        default=None,
+        validators=[validate_snssai],
+        help_text='S-NSSAI of that PDU session (3GPP Snssai, e.g. {"sst": 1}); empty = none.',
     )
     outbound_token = models.CharField(
         "outbound token",
@@ -179,6 +230,13 @@ class PartnerECS(models.Model):
         for name in ("outbound_token", "client_secret"):
             if getattr(self, name) == ENV_PREFIX:
                 errors[name] = ValidationError("env: needs a variable name.", code="env_name")
+        if self.roaming_mode == self.ROAMING_REDIRECT and not self.plmn_keys():
+            # Redirection applies to UEs roaming in the partner's PLMNs: without any, never.
+            errors["plmns"] = ValidationError(
+                "A partner in redirect mode needs the PLMNs whose roaming UEs it takes.",
+                "required_with",
+                {"field": "roaming_mode"},
+            )
         if self.token_url:
             # code/params: the configuration file says "clientId: required with tokenUrl".
             needs = {"field": "token_url"}
@@ -203,6 +261,37 @@ class PartnerECS(models.Model):
 
     def plmn_keys(self) -> set[str]:
         return {k for k in (plmn_key(p) for p in self.plmns or []) if k}
+
+    @property
+    def redirects(self) -> bool:
+        return self.roaming_mode == self.ROAMING_REDIRECT
+
+    def _redirect_state(self) -> tuple[Any, ...] | None:
+        """What answers take from this partner without asking it: whom it redirects, where."""
+        if not (self.enabled and self.redirects):
+            return None
+        return (self.redirect_info(), sorted(self.plmn_keys()))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A redirect needs no call and no cache entry, so nothing else tells the EEC
+        # subscriptions that one began, changed or ended: a change event does.
+        stored = PartnerECS.objects.filter(pk=self.pk).first() if self.pk else None
+        before = stored._redirect_state() if stored else None
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self._redirect_state() != before:
+                signals.changed(PartnerECS)
+
+    def redirect_info(self) -> dict[str, Any]:
+        """The ECSRedirectInfo (TS 24.558) that sends an EEC to this partner ECS: its API
+        root as the EndPoint, and the PDU session's DNN and S-NSSAI when configured."""
+        info: dict[str, Any] = {"ecsEndPt": {"uri": self.api_root}}
+        if self.redirect_dnn:
+            info["dnn"] = self.redirect_dnn
+        if self.redirect_snssai:
+            # A copy: the partner may be the per-process memo's, shared by every request.
+            info["snssai"] = dict(self.redirect_snssai)
+        return info
 
     def resolved_outbound_token(self) -> str:
         """The static token to present, read at call time (env:NAME reads the environment)."""
@@ -235,6 +324,13 @@ class PartnerECS(models.Model):
         token = new_token()
         self.set_inbound_token(token)
         return token
+
+
+@receiver(post_delete, sender=PartnerECS)
+def _redirect_deleted(sender: Any, instance: PartnerECS, **kwargs: Any) -> None:
+    """A redirecting partner deleted (one by one, or the admin's bulk delete): as in save."""
+    if instance._redirect_state() is not None:
+        signals.changed(PartnerECS)
 
 
 class AuthorizationPolicy(models.Model):
@@ -425,7 +521,9 @@ class RetrievalAudit(models.Model):
     ]
     ALLOWED = "allowed"
     DENIED = "denied"
-    DECISIONS = [(ALLOWED, "allowed"), (DENIED, "denied")]
+    # The EEC was sent to the partner (redirectedECS) instead of our asking it.
+    REDIRECTED = "redirect"
+    DECISIONS = [(ALLOWED, "allowed"), (DENIED, "denied"), (REDIRECTED, "redirected")]
     HIT = "hit"
     MISS = "miss"
     CACHE_CHOICES = [(HIT, "hit"), (MISS, "miss"), ("", "-")]

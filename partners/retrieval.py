@@ -2,7 +2,9 @@
 
 For an EEC's request, this picks the partners to consult (their ``consult`` mode, and the
 partners of ECSPs the EEC prefers), answers from fresh cache entries, and asks the others in
-parallel under one deadline -- the largest timeout among the partners asked.  Identical
+parallel under one deadline -- the largest timeout among the partners asked.  A partner in
+``redirect`` mode is not asked about a UE roaming in its PLMNs when the answer can carry
+``redirectedECS`` (TS 24.558 clause 7): the EEC is sent to it instead.  Identical
 misses share one call (single flight).  Worker threads only talk HTTP; every database write
 (cache entries, audit rows) happens in the request's own thread.
 """
@@ -112,9 +114,14 @@ class PartnerSource:
             return SourceResult()
         serving_plmn = context.serving_plmn
         serving = plmn_key(serving_plmn)
+        result = SourceResult()
+        rows: list[RetrievalAudit] = []
+        if context.redirect_allowed and serving:
+            partners = self._redirect(partners, query, serving, result, rows)
         chosen = select_partners(partners, query, serving, context.local_match_count)
         if not chosen:
-            return SourceResult()
+            audit.write_behind(rows)
+            return result
 
         asks = []
         for partner in chosen:
@@ -124,8 +131,6 @@ class PartnerSource:
         hits = cache.fresh_entries({a.partner.pk: a.key for a in asks})
         hit_latency = (time.monotonic() - looked_up) * 1000
 
-        result = SourceResult()
-        rows: list[RetrievalAudit] = []
         for ask in asks:
             entry = hits.get(ask.partner.pk)
             if entry is not None:
@@ -151,6 +156,33 @@ class PartnerSource:
         cache.record_hits(list(hits.values()))
         audit.write_behind(rows)
         return result
+
+    def _redirect(
+        self,
+        partners: list[PartnerECS],
+        query: ProvisioningQuery,
+        serving: str,
+        result: SourceResult,
+        rows: list[RetrievalAudit],
+    ) -> list[PartnerECS]:
+        """Redirect-mode partners of the serving PLMN go into ``result.redirects`` (and the
+        audit) instead of being asked; the partners left to consult are returned."""
+        kept = []
+        for partner in partners:
+            if not (partner.redirects and serving in partner.plmn_keys()):
+                kept.append(partner)
+                continue
+            result.redirects.append(partner.redirect_info())
+            rows.append(
+                audit.entry(
+                    RetrievalAudit.OUTBOUND,
+                    partner,
+                    cache.canonical_query(query, serving, partner.share_ue_id),
+                    decision=RetrievalAudit.REDIRECTED,
+                    reason="roaming UE redirected to the partner ECS (redirectedECS)",
+                )
+            )
+        return kept
 
     def _past_open_circuits(
         self, pending: list[_Ask], result: SourceResult, rows: list[RetrievalAudit]

@@ -10,9 +10,12 @@ a ``ServProvNotification`` goes into the outbox in that transaction and the work
 it.  ``evaluate_all`` (the scope ``EVERYTHING``) is the full re-evaluation: the repair
 command and the tests' oracle.
 
-Evaluation never calls a partner: it uses our own EDNs and fresh partner cache entries.
-An answer with no EDN cannot be notified (``ednCnfgInfo`` has at least one item), so the
-digest is updated and the next non-empty answer is notified.
+Evaluation never calls a partner: it uses our own EDNs, fresh partner cache entries and
+the redirects to partner ECSs (``redirectedECS``, which need no call).  An update (PUT,
+PATCH) whose answer differs from the last one is notified too: that is how a UE that moved
+(another ``connInfo`` PLMN, say, one whose partner takes its roaming UEs) learns where to go.
+An answer with neither EDNs nor redirects cannot be notified, so the digest is updated and
+the next non-empty answer is notified.
 """
 
 from __future__ import annotations
@@ -39,15 +42,39 @@ FILE = datamodel.EDGE4_FILE
 KIND = "eec-subscription"
 
 
-def answer_now(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return service.provision(datamodel.provisioning_query(body), body, offline=True).edn_configs
+def answer_now(body: dict[str, Any]) -> service.ProvisioningAnswer:
+    query = datamodel.provisioning_query(body)
+    return service.provision(query, body, offline=True, redirect=True)
 
 
-def digest(configs: list[dict[str, Any]]) -> str:
+def digest(configs: list[dict[str, Any]], redirects: list[dict[str, Any]] | None = None) -> str:
     """Lifetimes move with the clock; the information is the rest."""
-    stable = [{k: v for k, v in cfg.items() if k != "lifeTime"} for cfg in configs]
+    stable: Any = [{k: v for k, v in cfg.items() if k != "lifeTime"} for cfg in configs]
+    if redirects:
+        # Without redirects the digest is the one stored before they existed: an upgrade
+        # notifies nobody.
+        stable = {"ednCnfgInfo": stable, "redirectedECS": redirects}
     text = json.dumps(stable, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def answer_digest(answer: service.ProvisioningAnswer) -> str:
+    return digest(answer.edn_configs, answer.redirects)
+
+
+def _notification(
+    sub: EECSubscription, answer: service.ProvisioningAnswer
+) -> tuple[str, str, str, dict[str, Any]] | None:
+    """The outbox entry of a ServProvNotification of ``answer``, if it has anything to say."""
+    members = answer.body()
+    if not members:
+        return None
+    return (
+        KIND,
+        sub.subscription_id,
+        sub.notification_destination,
+        {"subId": sub.subscription_id, **members},
+    )
 
 
 def _check_destination(body: dict[str, Any]) -> str:
@@ -113,7 +140,7 @@ def create(body: dict[str, Any], link_for: Any) -> EECSubscription:
         body=body,
         notification_destination=_check_destination(body),
         expires_at=granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS),
-        digest=digest(answer_now(body)),
+        digest=answer_digest(answer_now(body)),
     )
     sub.save()
     subscription_index.store(EECSubscriptionKey, sub, datamodel.provisioning_query(body))
@@ -143,9 +170,15 @@ def replace(subscription_id: str, body: dict[str, Any], link_for: Any) -> EECSub
     sub.body = body
     sub.notification_destination = _check_destination(body)
     sub.expires_at = granted_expiry(body.get("expTime"), settings.ECS_SUBSCRIPTION_MAX_SECONDS)
-    sub.digest = digest(answer_now(body))
+    answer = answer_now(body)
+    new_digest = answer_digest(answer)
+    changed = new_digest != sub.digest
+    sub.digest = new_digest
     sub.save()
     subscription_index.store(EECSubscriptionKey, sub, datamodel.provisioning_query(body))
+    notification = _notification(sub, answer) if changed else None
+    if notification:
+        worker.enqueue_many([notification])
     if body.get("requestTestNotification"):
         _test_notification(sub, link_for(sub))
     return sub
@@ -185,7 +218,7 @@ def delete(subscription_id: str) -> None:
 
 def evaluate(scope: ChangeScope, heartbeat: Callable[[], None] | None = None) -> int:
     """Notify the live subscriptions ``scope`` can reach whose information changed."""
-    answers: dict[ProvisioningQuery, tuple[list[dict[str, Any]], str]] = {}
+    answers: dict[ProvisioningQuery, tuple[service.ProvisioningAnswer, str]] = {}
     return subscription_index.evaluate(
         EECSubscription,
         EECSubscriptionKey,
@@ -202,7 +235,7 @@ def evaluate_all() -> int:
 
 @transaction.atomic
 def _evaluate_batch(
-    ids: list[int], answers: dict[ProvisioningQuery, tuple[list[dict[str, Any]], str]]
+    ids: list[int], answers: dict[ProvisioningQuery, tuple[service.ProvisioningAnswer, str]]
 ) -> int:
     """Evaluate one batch in one transaction: its notifications and its digests commit
     together, so the worker delivers them while the next batch is evaluated, and a worker
@@ -217,21 +250,15 @@ def _evaluate_batch(
         # and its digest.
         known = answers.get(query)
         if known is None:
-            configs = answer_now(sub.body)
-            known = answers[query] = (configs, digest(configs))
-        configs, new_digest = known
+            answer = answer_now(sub.body)
+            known = answers[query] = (answer, answer_digest(answer))
+        answer, new_digest = known
         if new_digest == sub.digest:
             continue
         by_digest.setdefault(new_digest, []).append(sub.pk)
-        if configs:
-            notifications.append(
-                (
-                    KIND,
-                    sub.subscription_id,
-                    sub.notification_destination,
-                    {"subId": sub.subscription_id, "ednCnfgInfo": configs},
-                )
-            )
+        notification = _notification(sub, answer)
+        if notification:
+            notifications.append(notification)
     # One statement per distinct new answer in the batch (a fan-out has a handful), not one
     # per subscription.
     for new_digest, pks in by_digest.items():

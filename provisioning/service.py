@@ -22,13 +22,25 @@ from .query import ProvisioningQuery
 
 @dataclass
 class ProvisioningAnswer:
-    """What we provision: EDNConfigInfo objects, ours first -- or why there are none."""
+    """What we provision: EDNConfigInfo objects, ours first, and the ECSs the EEC is
+    redirected to (ECSRedirectInfo) -- or why there are none."""
 
-    #: 200 (``edn_configs``), 204 (nothing matches), 503 (a source that should answer could
-    #: not; ``retry_after`` seconds).
+    #: 200 (``edn_configs`` or ``redirects``), 204 (nothing matches), 503 (a source that
+    #: should answer could not; ``retry_after`` seconds).
     status: int
     edn_configs: list[dict[str, Any]] = field(default_factory=list)
     retry_after: int | None = None
+    redirects: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        """The members of an ECSServProvResp / ServProvNotification: each only when it has
+        items (3GPP gives both ``minItems: 1``)."""
+        members: dict[str, Any] = {}
+        if self.edn_configs:
+            members["ednCnfgInfo"] = self.edn_configs
+        if self.redirects:
+            members["redirectedECS"] = self.redirects
+        return members
 
 
 def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -47,13 +59,17 @@ def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[di
 
 
 def provision(
-    query: ProvisioningQuery, forwarded: dict[str, Any] | None = None, offline: bool = False
+    query: ProvisioningQuery,
+    forwarded: dict[str, Any] | None = None,
+    offline: bool = False,
+    redirect: bool = False,
 ) -> ProvisioningAnswer:
     """Match ``query`` locally, then ask every registered source.
 
     ``forwarded``: the request's filters in 3GPP form (an ECSServProvReq's members), for
     sources that pass them on (a partner ECS). ``offline``: sources answer only from what is
-    at hand (no network), as when evaluating subscriptions.
+    at hand (no network), as when evaluating subscriptions. ``redirect``: the answer may send
+    the EEC to another ECS (``redirectedECS``: EDGE-4 and its notifications).
     """
     config = ECSConfiguration.current()
     home = config.home_plmn_keys()
@@ -74,6 +90,7 @@ def provision(
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
     local = datamodel.edn_config_infos(matching.match(query, home), lifetime)
     remote: list[dict[str, Any]] = []
+    redirects: list[dict[str, Any]] = []
     unavailable = False
     retry_after: int | None = None
     context = sources.SourceContext(
@@ -82,16 +99,18 @@ def provision(
         local_match_count=len(local),
         offline=offline,
         serving_plmn=status.serving_plmn,
+        redirect_allowed=redirect,
     )
     for source in sources.registered():
         result = source.gather(query, context)
         remote.extend(result.edn_configs)
+        redirects.extend(r for r in result.redirects if r not in redirects)
         unavailable = unavailable or result.unavailable
         if result.retry_after is not None:
             retry_after = max(retry_after or 0, result.retry_after)
     merged = _merge(local, remote)
-    if merged:
-        return ProvisioningAnswer(200, merged)
+    if merged or redirects:
+        return ProvisioningAnswer(200, merged, redirects=redirects)
     if unavailable:
         return ProvisioningAnswer(503, retry_after=retry_after or 5)
     return ProvisioningAnswer(204)

@@ -26,17 +26,24 @@ class SourceContext:
     # The UE's serving (visited) PLMN, a PlmnId, when it roams: ``provision`` resolved it
     # once for the request (``provisioning.roaming``), so every source sees the same answer.
     serving_plmn: dict[str, Any] | None = None
+    # Whether the answer can carry redirectedECS: EDGE-4 and its notifications can, T-EES
+    # discovery and EDGE-10 cannot, so a source must provide the information itself there.
+    redirect_allowed: bool = False
 
 
 @dataclass
 class SourceResult:
-    """EDNConfigInfo objects from other sources, and whether every source could answer."""
+    """EDNConfigInfo objects from other sources, ECSs to redirect the EEC to, and whether
+    every source could answer."""
 
     edn_configs: list[dict[str, Any]] = field(default_factory=list)
     # A source that should have answered but could not (down, slow, invalid answer).
     unavailable: bool = False
     # Each source caps the lifeTime of what it returns itself (partners: its cache expiry).
     retry_after: int | None = None
+    # ECSRedirectInfo objects (TS 24.558): other ECSs the EEC should ask itself; only when
+    # the context allows a redirect.
+    redirects: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ProvisioningSource(Protocol):

@@ -303,6 +303,13 @@ class PartnerSerializer(EntrySerializer):
             partner_file.PARTNER_KEYS,
             {
                 "plmns": plmn_list(required=False),
+                "redirectSnssai": _schema_field(
+                    apidoc.schema("TS29571_CommonData.yaml", "Snssai"),
+                    required=False,
+                    allow_null=True,
+                    help_text="S-NSSAI of the PDU session that reaches the partner ECS "
+                    "(roamingMode redirect).",
+                ),
                 "inboundToken": serializers.CharField(
                     required=False,
                     help_text="The token the partner presents to us: literal or sha256:<hex>. "

@@ -32,7 +32,9 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
         operation_id="RequestServProv",
         summary="Request service provisioning information (EDGE-4).",
         description="Body ECSServProvReq, answer ECSServProvResp, as 3GPP TS 24.558 defines "
-        "them in TS24558_Eecs_ServiceProvisioning.yaml.",
+        "them in TS24558_Eecs_ServiceProvisioning.yaml. A UE roaming in the PLMN of a partner "
+        "ECS in redirect mode gets redirectedECS, and ednCnfgInfo only when other EDNs serve it "
+        "too (TS 24.558 V20 clause 7; the Rel-18 file still requires ednCnfgInfo).",
         request=apidoc.body(EDGE4_FILE, "ECSServProvReq"),
         responses={
             (200, apidoc.JSON): apidoc.answer(
@@ -48,7 +50,7 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
     def post(self, request: Request) -> Response:
         body = self.validated_body(request)
         check_identity(request, APIClient.KIND_EEC, body["eecId"])
-        answer = service.provision(datamodel.provisioning_query(body), body)
+        answer = service.provision(datamodel.provisioning_query(body), body, redirect=True)
         if answer.status == 503:
             return problem_response(
                 503,
@@ -58,7 +60,7 @@ class ServiceProvisioningRequestView(ThreeGPPAPIView):
             )
         if answer.status == 204:
             return Response(status=204)
-        return Response({"ednCnfgInfo": answer.edn_configs})
+        return Response(answer.body())
 
 
 def _subscription_link(request: Request):

@@ -34,6 +34,11 @@ class TestPartners(base.ReadWrite):
         (partner_body("ecs.bad.example", plmns=[{"mcc": "01", "mnc": "01"}]), "/plmns/0/mcc"),
         (partner_body("ecs.bad.example", timeout="slow"), "/timeout"),
         (partner_body("ecs.bad.example", colour="red"), "/colour"),
+        (partner_body("ecs.bad.example", roamingMode="bounce"), "/roamingMode"),
+        (partner_body("ecs.bad.example", redirectSnssai={"sst": "one"}), "/redirectSnssai/sst"),
+        (partner_body("ecs.bad.example", redirectSnssai=[{"sst": 1}]), "/redirectSnssai"),
+        (partner_body("ecs.bad.example", redirectDnn="edge..x"), "/redirectDnn"),
+        (partner_body("ecs.bad.example", roamingMode="redirect"), "/plmns"),
         ({"apiRoot": "https://x.example"}, "/id"),
     ]
     patch_data = {"enabled": False, "consult": "roaming_only"}
@@ -105,6 +110,43 @@ class TestPartnerSecrets:
         )
         references = operator.patch("partners/ecs.new.example/", {"outboundToken": "env:OUT"})
         assert references.json()["outboundToken"] == "env:OUT"
+
+    def test_the_roaming_mode_and_redirect_session_round_trip(self):
+        operator = api_for("op", "operator")
+        redirect = {
+            "plmns": [{"mcc": "002", "mnc": "02"}],
+            "roamingMode": "redirect",
+            "redirectDnn": "edge.visited",
+            "redirectSnssai": {"sst": 1, "sd": "0000FF"},
+        }
+        created = operator.post("partners/", partner_body("ecs.new.example", **redirect))
+        assert created.status_code == 201, created.content
+        read = operator.get("partners/ecs.new.example/").json()
+        assert {k: read[k] for k in redirect} == redirect
+        partner = PartnerECS.objects.get(partner_id="ecs.new.example")
+        assert partner.redirect_info() == {
+            "ecsEndPt": {"uri": "https://ecs.new.example/api"},
+            "dnn": "edge.visited",
+            "snssai": {"sst": 1, "sd": "0000FF"},
+        }
+        # Back to retrieving: the session members may go, and the answer says so.
+        back = operator.patch(
+            "partners/ecs.new.example/",
+            {"roamingMode": "retrieve", "redirectDnn": "", "redirectSnssai": None},
+        )
+        assert back.status_code == 200, back.content
+        assert back.json()["roamingMode"] == "retrieve"
+        assert "redirectDnn" not in back.json() and "redirectSnssai" not in back.json()
+
+    def test_a_bad_roaming_mode_is_a_400_naming_it_and_its_choices(self):
+        operator = api_for("op", "operator")
+        body = assert_problem(
+            operator.post("partners/", partner_body("ecs.new.example", roamingMode="bounce")), 400
+        )
+        [param] = body["invalidParams"]
+        assert param["param"] == "/roamingMode"
+        assert "retrieve" in param["reason"] and "redirect" in param["reason"]
+        assert not PartnerECS.objects.filter(partner_id="ecs.new.example").exists()
 
     def test_a_partner_id_taken_is_refused(self):
         operator = api_for("op", "operator")

@@ -53,6 +53,9 @@ def base_document() -> dict[str, Any]:
                     "apiRoot": "https://ecs.a.example/",
                     "plmns": [VISITED],
                     "consult": "roaming_only",
+                    "roamingMode": "redirect",
+                    "redirectDnn": "edge.a",
+                    "redirectSnssai": {"sst": 1, "sd": "0000AB"},
                     "outboundToken": "env:ECS_A_TOKEN",
                     "inboundToken": INBOUND_A,
                     "defaultLifetime": 120,
@@ -232,6 +235,9 @@ def test_the_export_holds_what_was_applied(applied):
         "apiRoot": "https://ecs.a.example/",
         "plmns": [VISITED],
         "consult": "roaming_only",
+        "roamingMode": "redirect",
+        "redirectDnn": "edge.a",
+        "redirectSnssai": {"sd": "0000AB", "sst": 1},
         "outboundToken": "env:ECS_A_TOKEN",
         "inboundToken": "sha256:" + sha256(INBOUND_A),
         "defaultLifetime": 120,
@@ -250,6 +256,9 @@ def test_the_export_holds_what_was_applied(applied):
         300,
         86400,
     )
+    # A partner that says nothing of roaming is retrieved from, as before the option existed.
+    assert b["roamingMode"] == "retrieve"
+    assert "redirectDnn" not in b and "redirectSnssai" not in b
     assert document["policies"] == [
         {
             "id": "a-gaming",
@@ -328,6 +337,46 @@ INVALID = [
         _set(("partners", 0, "consult"), "sometimes"),
         "partners[0] (ecs.a.example).consult",
         id="bad-consult-mode",
+    ),
+    pytest.param(
+        _set(("partners", 0, "roamingMode"), "bounce"),
+        "partners[0] (ecs.a.example).roamingMode: 'bounce' is not one of retrieve, redirect",
+        id="unknown-roaming-mode",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectSnssai"), {"sst": 1, "sd": "xyz"}),
+        "partners[0] (ecs.a.example).redirectSnssai/sd: 'xyz' does not match",
+        id="snssai-sd-not-hex",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectSnssai"), {"sst": 256}),
+        "partners[0] (ecs.a.example).redirectSnssai/sst: 256 is greater than",
+        id="snssai-sst-above-255",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectSnssai"), {"sd": "000001"}),
+        "partners[0] (ecs.a.example).redirectSnssai/sst: is required",
+        id="snssai-without-sst",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectSnssai"), {"sst": 1, "slice": 2}),
+        "partners[0] (ecs.a.example).redirectSnssai: 'slice' is not a member of 3GPP Snssai",
+        id="snssai-unknown-member",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectSnssai"), "1-000001"),
+        "partners[0] (ecs.a.example).redirectSnssai: Must be a 3GPP Snssai object",
+        id="snssai-not-an-object",
+    ),
+    pytest.param(
+        _set(("partners", 0, "redirectDnn"), "-edge"),
+        "partners[0] (ecs.a.example).redirectDnn: Not a DNN",
+        id="redirect-dnn-not-a-dnn",
+    ),
+    pytest.param(
+        _set(("partners", 1, "roamingMode"), "redirect"),
+        "partners[1] (ecs.b.example).plmns: required with roamingMode",
+        id="redirect-without-plmns",
     ),
     pytest.param(
         _set(("partners", 1, "apiRoot"), "ecs.b.example:8080"),
@@ -469,6 +518,9 @@ def partner_form(**changes: str) -> dict[str, str]:
         "plmns": "[]",
         "enabled": "on",
         "consult": "roaming_only",
+        "roaming_mode": "retrieve",
+        "redirect_dnn": "",
+        "redirect_snssai": "",
         "outbound_token": "",
         "timeout": "2",
         "default_lifetime": "300",
@@ -531,6 +583,18 @@ REFUSED_BY_THE_MODEL = [
         id="token-url-without-client-id",
     ),
     pytest.param({"scope": "s" * 256}, {"scope": "s" * 256}, "scope", id="scope-too-long"),
+    pytest.param(
+        {"roaming_mode": "bounce"}, {"roamingMode": "bounce"}, "roamingMode", id="roaming-mode"
+    ),
+    pytest.param(
+        {"redirect_snssai": '"1-000001"'},
+        {"redirectSnssai": "1-000001"},
+        "redirectSnssai",
+        id="redirect-snssai-not-an-object",
+    ),
+    pytest.param(
+        {"roaming_mode": "redirect"}, {"roamingMode": "redirect"}, "plmns", id="redirect-no-plmns"
+    ),
 ]
 
 
@@ -564,6 +628,10 @@ def test_what_the_model_takes_the_admin_and_the_file_take_and_it_round_trips(
         "client_id": "home-ecs",
         "client_secret": "env:PARTNER_SECRET",
         "share_ue_id": "on",
+        "plmns": '[{"mcc": "002", "mnc": "02"}]',
+        "roaming_mode": "redirect",
+        "redirect_dnn": "edge.partner",
+        "redirect_snssai": '{"sst": 1, "sd": "00000F"}',
     }
     response = admin_client.post(PARTNER_ADD, partner_form(**limits))
     assert admin_form_errors(response) == {}
@@ -573,6 +641,11 @@ def test_what_the_model_takes_the_admin_and_the_file_take_and_it_round_trips(
         60.0,
         86400.0,
         "http://127.0.0.1:8080/ecs",
+    )
+    assert (entry["roamingMode"], entry["redirectDnn"], entry["redirectSnssai"]) == (
+        "redirect",
+        "edge.partner",
+        {"sst": 1, "sd": "00000F"},
     )
     history = PartnerECS.history.count()
 
@@ -671,3 +744,15 @@ def test_apply_asks_the_model_again_before_it_saves():
 
     assert [e.split(", not")[0] for e in raised.value.errors] == [f"{label}.timeout: at least 0.05"]
     assert not PartnerECS.objects.exists()
+
+
+def test_the_admin_lists_and_filters_partners_by_roaming_mode(admin_client):
+    make = {"plmns": [VISITED], "api_root": "https://ecs.example"}
+    PartnerECS.objects.create(partner_id="ecs.redirects", roaming_mode="redirect", **make)
+    PartnerECS.objects.create(partner_id="ecs.retrieves", **make)
+
+    page = admin_client.get("/admin/partners/partnerecs/?roaming_mode__exact=redirect")
+
+    assert page.status_code == 200
+    assert [p.partner_id for p in page.context["cl"].result_list] == ["ecs.redirects"]
+    assert "redirect (the EEC is sent to the partner ECS" in page.content.decode()

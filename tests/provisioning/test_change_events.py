@@ -111,7 +111,7 @@ def bulk_subscribe(bodies: list[dict[str, Any]], days: int = 1) -> list[EECSubsc
     for body in bodies:
         query = datamodel.provisioning_query(body)
         if query not in digests:
-            digests[query] = eec_subscriptions.digest(eec_subscriptions.answer_now(body))
+            digests[query] = eec_subscriptions.answer_digest(eec_subscriptions.answer_now(body))
         subs.append(
             EECSubscription(
                 subscription_id=uuid.uuid4().hex,

@@ -65,7 +65,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--since", help="date-time, or an age such as 30m, 2h, 7d")
         parser.add_argument("--until", help="before this date-time, or this long ago (2h)")
-        parser.add_argument("--decision", choices=["allowed", "denied"])
+        parser.add_argument("--decision", choices=[value for value, _ in RetrievalAudit.DECISIONS])
         parser.add_argument("--request-id", help="the request id of the exchange")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -92,7 +92,7 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(
                     f"{row.at:%Y-%m-%d %H:%M:%S} {row.direction:<3} {row.partner_label:<24} "
-                    f"{row.decision:<7} {row.status or '-':<4} edns={row.edn_count} "
+                    f"{row.decision:<8} {row.status or '-':<4} edns={row.edn_count} "
                     f"cache={row.cache or '-'} {row.latency_ms:.1f}ms {row.request_id} "
                     f"{row.reason}"
                 )
