@@ -670,6 +670,7 @@ OAUTH_PARTNER = {
     "apiRoot": "https://ecs.oauth.example",
     "plmns": [],
     "consult": "roaming_only",
+    "roamingMode": "retrieve",
     "tokenUrl": "https://ecs.oauth.example/oauth2/token/",
     "clientId": "home-ecs",
     "clientSecret": "env:ECS_OAUTH_SECRET",
