@@ -22,7 +22,6 @@ import argparse
 import base64
 import json
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -42,21 +41,10 @@ def _admin_connection(url: str) -> Any:
 
 
 def _setup_django(database_url: str) -> None:
-    os.environ.update(
-        {
-            "DATABASE_URL": database_url,
-            "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "testserver",
-            "SECURE_SSL_REDIRECT": "0",
-            "DEBUG": "0",
-        }
-    )
-    os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(REPO))
-    import django
+    from bench import inprocess
 
-    django.setup()
+    inprocess.setup_django(database_url)
     from django.conf import settings
 
     # The bench measures the API, not the per-token limit it would soon reach.
@@ -73,7 +61,7 @@ def _load(rows: int) -> float:
             """
             INSERT INTO partners_retrievalaudit
                 (at, direction, partner_id, partner_label, request_id, query, decision,
-                 reason, status, edn_count, cache, latency_ms)
+                 reason, status, edn_count, cache, latency_ms, failed)
             SELECT now() - (%s - n) * interval '100 milliseconds',
                    CASE WHEN n %% 2 = 0 THEN 'in' ELSE 'out' END,
                    NULL,
@@ -81,7 +69,7 @@ def _load(rows: int) -> float:
                    md5(n::text),
                    '{"easIds": ["com.example.game"]}'::jsonb,
                    CASE WHEN n %% 20 = 0 THEN 'denied' ELSE 'allowed' END,
-                   '', 200, 1, CASE WHEN n %% 3 = 0 THEN 'hit' ELSE 'miss' END, 12.5
+                   '', 200, 1, CASE WHEN n %% 3 = 0 THEN 'hit' ELSE 'miss' END, 12.5, false
             FROM generate_series(1, %s) AS n
             """,
             [rows, PARTNERS, rows],
