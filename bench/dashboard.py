@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -31,20 +30,10 @@ PARTNERS = 10
 def _setup_django() -> None:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("DATABASE_URL must name a PostgreSQL database of the bench's own.")
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "testserver",
-            "SECURE_SSL_REDIRECT": "0",
-            "DEBUG": "0",
-        }
-    )
-    os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(REPO))
-    import django
+    from bench import inprocess
 
-    django.setup()
+    inprocess.setup_django()
     from django.conf import settings
 
     # The test client's static files: no collectstatic manifest here.
