@@ -1,7 +1,8 @@
 """The federation's hand-written SQL, behind named manager methods.
 
-A cache hit runs a lookup, a hit counter and an audit insert; a miss stores the answer and
-its audit row.  On that path building and compiling the equivalent querysets cost more CPU
+A cache hit runs a lookup (unless the process's memory answers it), and its hit counter and
+audit insert are written behind the request in batches; a miss stores the answer and its
+audit row.  On that path building and compiling the equivalent querysets cost more CPU
 than everything else the request does in the database, so these statements are written by
 hand (``ecscore.db``: ``select`` and ``ModelRows`` for the lookup, ``write_uncached`` and
 ``insert_uncached`` for the writes).  Both tables are outside the query cache
@@ -73,17 +74,15 @@ class ProvisioningCacheEntryManager(models.Manager):
 
     def add_hits(self, counts: dict[int, int], latest: dict[int, dt.datetime]) -> None:
         """``counts[pk]`` more hits for each entry, the last at ``latest[pk]``: one UPDATE per
-        distinct (count, time), in id order (two writers then lock rows in the same order)."""
-        groups: dict[tuple[int, dt.datetime], list[int]] = {}
+        entry, in id order (two writers then lock rows in the same order)."""
         for pk in sorted(counts):
-            groups.setdefault((counts[pk], latest[pk]), []).append(pk)
-        for (count, at), ids in groups.items():
+            at = _db_time(latest[pk])
             write_uncached(
                 self.model,
                 f"UPDATE {_table(self.model)} SET hits = hits + %s, last_hit_at = "
                 f"CASE WHEN last_hit_at IS NULL OR last_hit_at < %s THEN %s "
-                f"ELSE last_hit_at END WHERE id IN ({placeholders(ids)})",
-                [count, _db_time(at), _db_time(at), *ids],
+                f"ELSE last_hit_at END WHERE id = %s",
+                [counts[pk], at, at, pk],
             )
 
     def upsert(self, entry: models.Model) -> None:
