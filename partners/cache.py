@@ -135,27 +135,24 @@ class Memory:
         with self.lock:
             for partner_pk, key in keys.items():
                 entry = self.entries.get((partner_pk, key))
-                if entry is not None and entry.expires_at > now:
+                if entry is None:
+                    continue
+                if entry.expires_at > now:
                     found[partner_pk] = entry
+                else:
+                    self._drop((partner_pk, key))
         return found
 
     def put(self, entries: list[ProvisioningCacheEntry]) -> None:
         limit = self.limit()
         with self.lock:
             for entry in entries:
-                if len(self.entries) >= limit:
-                    self._make_room(limit)
                 where = (entry.partner_id, entry.key)
+                self._drop(where)
+                while len(self.entries) >= limit:  # the oldest copy goes first
+                    self._drop(next(iter(self.entries)))
                 self.entries[where] = entry
                 self.by_pk[entry.pk] = where
-
-    def _make_room(self, limit: int) -> None:
-        now = timezone.now()
-        for where, entry in list(self.entries.items()):
-            if entry.expires_at <= now:
-                self._drop(where)
-        while len(self.entries) >= limit:  # the oldest copies go first
-            self._drop(next(iter(self.entries)))
 
     def _drop(self, where: tuple[int, str]) -> None:
         entry = self.entries.pop(where, None)

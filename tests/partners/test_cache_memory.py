@@ -10,11 +10,13 @@ and audited, and a hit counted behind the request is written by the time ``flush
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from ecscore import writebehind
 from partners import cache, remote_subscriptions
@@ -148,3 +150,20 @@ def test_a_failed_write_is_kept_and_the_oldest_dropped_only_past_the_bound(monke
     assert writer.flush() is True
     assert written == [3, 4, 5, 6, 7]
     assert writer.pending() == 0
+
+
+def test_memory_holds_at_most_its_limit_and_drops_an_expired_copy_when_asked(settings):
+    settings.ECS_PARTNER_CACHE_MEMORY = 2
+    now = timezone.now()
+    memory = cache.Memory()
+
+    def entry(pk: int, seconds: float) -> ProvisioningCacheEntry:
+        return ProvisioningCacheEntry(
+            pk=pk, partner_id=1, key=f"k{pk}", expires_at=now + dt.timedelta(seconds=seconds)
+        )
+
+    memory.put([entry(1, 60), entry(2, -1), entry(3, 60)])  # the oldest (1) makes room
+    assert set(memory.entries) == {(1, "k2"), (1, "k3")}
+    assert memory.get({1: "k2"}, now) == {}  # expired: not served, and dropped
+    assert set(memory.entries) == {(1, "k3")} and set(memory.by_pk) == {3}
+    assert memory.get({1: "k3"}, now)[1].pk == 3
