@@ -9,9 +9,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import Application
 
+from .clients import application_for, new_secret
 from .models import APIClient
 from .scopes import api_scopes
 
@@ -48,15 +47,9 @@ class APIClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: APIClient, form: Any, change: bool) -> None:
         if not change:
-            obj.application = Application(
-                name=f"{obj.kind}:{obj.identity}",
-                client_type=Application.CLIENT_CONFIDENTIAL,
-                authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-            )
+            obj.application = application_for(obj.kind, obj.identity)
         if not change or form.cleaned_data.get("new_secret"):
-            secret = generate_client_secret()
-            obj.application.client_secret = secret  # hashed by the model on save
-            request._new_client_secret = secret
+            request._new_client_secret = new_secret(obj.application)
         obj.application.name = f"{obj.kind}:{obj.identity}"
         obj.application.save()
         obj.application_id = obj.application.pk

@@ -18,7 +18,14 @@ class APIClient(models.Model):
     KIND_EEC = "eec"
     KIND_EES = "ees"
     KIND_PARTNER = "partner"
-    KINDS = [(KIND_EEC, "EEC"), (KIND_EES, "EES"), (KIND_PARTNER, "partner ECS")]
+    # A member ECS of the federation whose ECS-ER we are: it registers and discovers here.
+    KIND_ECS = "ecs"
+    KINDS = [
+        (KIND_EEC, "EEC"),
+        (KIND_EES, "EES"),
+        (KIND_PARTNER, "partner ECS"),
+        (KIND_ECS, "member ECS (ECS-ER)"),
+    ]
 
     application = models.OneToOneField(
         Application, on_delete=models.CASCADE, related_name="api_client"
@@ -26,7 +33,7 @@ class APIClient(models.Model):
     kind = models.CharField(max_length=8, choices=KINDS)
     identity = models.CharField(
         max_length=255,
-        help_text="The EEC id, EES id or partner ECS id this client acts as.",
+        help_text="The EEC id, EES id or (partner or member) ECS id this client acts as.",
     )
     scopes = models.JSONField(
         default=list,

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "ecsportal",
     "provisioning",
     "partners",
+    "federation",
     "notifications",
     "oauth2_provider",
     "access",

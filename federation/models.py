@@ -1,0 +1,1 @@
+"""Federation models: ECS registrations at the ECS-ER and what members learn from it."""
