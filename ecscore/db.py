@@ -97,6 +97,22 @@ def _run(sql: str, params: Sequence[Any], fetch: bool) -> Any:
         connection.raw = True
 
 
+def select_batches(
+    sql: str, params: Sequence[Any], size: int = 2000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of a hand-written SELECT, ``size`` at a time, from a server-side cursor where
+    the database has one (PostgreSQL, inside a transaction): a whole table's rows never sit
+    in memory at once, so the process does not keep the peak as fragmented free memory."""
+    connection.raw = False
+    try:
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+    finally:
+        connection.raw = True
+
+
 def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The rows of a hand-written SELECT (which changes nothing cachalot must invalidate)."""
     return _run(sql, params, fetch=True)

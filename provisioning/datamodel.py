@@ -39,8 +39,22 @@ FIELD_TO_MEMBER = {
 _EMPTY = (None, "", [], {})
 
 
+def empty_value(field: str) -> Any:
+    """What an EES model field holds when its member is absent."""
+    if field in ("end_pt", "svc_area"):
+        return None
+    if field in ("ees_id", "ecsp_info"):
+        return ""
+    if field == "eec_reg_conf":
+        return False
+    return []
+
+
 def ees_info(ees: Any) -> dict[str, Any]:
     """An EES as 3GPP EESInfo; optional members that are empty are left out."""
+    wire = getattr(ees, "wire", None)
+    if wire is not None:  # a record of the in-memory index keeps its EESInfo near wire form
+        return wire()
     info: dict[str, Any] = {}
     for field, member in FIELD_TO_MEMBER.items():
         value = getattr(ees, field)

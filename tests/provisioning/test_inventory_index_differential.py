@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioning import inventory, matching
+from provisioning import datamodel, inventory, matching
 from provisioning.datamodel import provisioning_query
 from provisioning.models import EDN, EES, ECSConfiguration
 from tests.builders import make_ees
@@ -33,11 +33,10 @@ from tests.provisioning.test_matching_properties import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def answer(query, home, from_sql: bool) -> list[tuple[str, list[str]]]:
-    return [
-        (m.edn.edn_id, [ees.ees_id for ees in m.eess])
-        for m in matching.match(query, home, from_sql=from_sql)
-    ]
+def answer(query, home, from_sql: bool) -> list[dict]:
+    """The EDNConfigInfo list EDGE-4 would send: the index's records build their wire form
+    from kept values and stored JSON text, the oracle from model instances."""
+    return datamodel.edn_config_infos(matching.match(query, home, from_sql=from_sql), None)
 
 
 def assert_agree(bodies: list[dict]) -> None:
@@ -168,10 +167,73 @@ def test_an_area_big_enough_to_skip_the_grid_is_still_found():
     }
     home = ECSConfiguration.current().home_plmn_keys()
     query = provisioning_query(body)
-    assert answer(query, home, False) == [("wide", ["ees-wide"])]
-    assert answer(query, home, True) == [("wide", ["ees-wide"])]
+    for from_sql in (False, True):
+        (config,) = answer(query, home, from_sql)
+        assert [ees["eesId"] for ees in config["eess"]] == ["ees-wide"]
 
 
 def test_the_setting_switches_the_index_off(settings):
     settings.ECS_INVENTORY_INDEX = False
     assert inventory.index.current() is None
+
+
+def test_an_ees_with_every_member_answers_the_same_from_the_index():
+    """Every EESInfo member survives the index's compact form, in 3GPP's order, and a dict
+    handed out cannot change what the index answers next."""
+    from tests.builders import make_edn, tai
+
+    ECSConfiguration.objects.update_or_create(pk=1, defaults={"ecs_id": "ecs.home"})
+    edn = make_edn(edn_id="edn-full", area_=None)
+    area = {"nwAreaInfo": {"tais": [tai("00F1")]}}
+    make_ees(
+        edn,
+        "ees-full",
+        eas_ids=("app.a", "app.b"),
+        area_=area,
+        ecsp="op-a",
+        acr=("EEC_INITIATED", "SOURCE_EAS_DECIDED"),
+        app_group_ids=["grp-1"],
+        dnais=["dnai-1"],
+        eec_reg_conf=True,
+        eas_inst_infos=[{"easId": "app.a", "instIds": ["i-1"]}],
+        ees_auth_methods=["TLS_WITH_AKMA"],
+        eas_bundle_infos=[{"easBdlId": "b-1", "easIds": ["app.a"]}],
+    )
+    inventory.index.reset()
+    assert inventory.index.wait_built() is not None
+    home = ECSConfiguration.current().home_plmn_keys()
+    query = provisioning_query(
+        {
+            "locInf": {
+                "userLocation": {
+                    "nrLocation": {
+                        "tai": tai("00F1"),
+                        "ncgi": {"plmnId": {"mcc": "001", "mnc": "01"}, "nrCellId": "000000001"},
+                    }
+                }
+            },
+            "acProfs": [{"acId": "ac", "eass": [{"easId": "app.b"}]}],
+        }
+    )
+    from_index = answer(query, home, from_sql=False)
+    expected = answer(query, home, from_sql=True)
+    assert from_index == expected
+    info = from_index[0]["eess"][0]
+    assert list(info) == [
+        "eesId",
+        "endPt",
+        "easIds",
+        "appGroupIdList",
+        "ecspInfo",
+        "svcArea",
+        "dnais",
+        "eesSvcContSupp",
+        "eecRegConf",
+        "easInstInfos",
+        "eesAuthMethods",
+        "easBundleInfos",
+    ]
+    assert info["svcArea"] == area and info["eecRegConf"] is True
+    info["easIds"].append("tampered")
+    info["svcArea"]["nwAreaInfo"]["tais"].clear()
+    assert answer(query, home, from_sql=False) == expected
