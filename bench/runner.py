@@ -6,7 +6,8 @@ What is measured, in one run, on PostgreSQL + Redis with gunicorn in production 
 * local@N     EDGE-4 requests matched locally against N EESs (``--sizes``), each request at
               a random EDN's TAI asking for a random EAS id (a handful of EESs match);
 * visible@N   an EES registration (EDGE-6) until every worker's EDGE-4 answers carry it;
-* hit         EDGE-4 requests of a roaming UE answered from the partner cache;
+* hit         EDGE-4 requests of a roaming UE answered from the partner cache, each one of
+              1,000 cached answers (100 TACs x 10 EAS ids) at random;
 * miss        the same, every request a new location (a new cache key): a partner call each;
 * partner     the partner's own EDGE-10 endpoint, asked directly with the same kind of body;
 * single flight  N concurrent identical misses: how many calls the partner received;
@@ -53,6 +54,8 @@ EDGE4 = "/eecs-serviceprovisioning/v1/request"
 EDGE10 = "/eecs-ecsserviceprovisioning/v1/request"
 PING = "/api/ping"
 EES_REGISTRATIONS = "/eecs-eesregistration/v1/registrations"
+# The hit row's cached answers: this many TACs of the visited PLMN, each with every EAS id.
+HIT_TACS = 100
 VISIBLE_SAMPLES = 20  # registrations timed per size
 VISIBLE_TIMEOUT = 5.0  # seconds a registration may take to show in every worker's answers
 GIB = 1024**3
@@ -570,9 +573,23 @@ class Bench:
         if first.status_code != 200 or not eess:
             raise RuntimeError(f"roaming check: {first.status_code} {first.text[:500]}")
         self.say(f"  check: 200 with {len(eess)} EESs from the partner ({', '.join(eess)})")
-        self.warm(home.url + EDGE4, body=roaming)
+        # Many cached answers, each request one of them at random (another cell, another
+        # application), so no memo of a single answer stands in for the lookup.
+        body = datasets.roaming_request("@EDNTAC@", "000000001")
+        body["acProfs"][0]["eass"] = [{"easId": "@APP@"}]
+        template = json.dumps(body, separators=(",", ":"))
+        entries = HIT_TACS * datasets.APP_POOL
+        with requests.Session() as session:
+            for tac_index in range(HIT_TACS):
+                for app in range(datasets.APP_POOL):
+                    filled = json.loads(template.replace("@EDNTAC@", datasets.tac(tac_index)))
+                    filled["acProfs"][0]["eass"] = [{"easId": datasets.app_id(app)}]
+                    answer = session.post(home.url + EDGE4, json=filled, timeout=30)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"hit warm-up: {answer.status_code} {answer.text[:300]}")
+        self.warm(home.url + EDGE4, body_template=template, edns=HIT_TACS)
         since = _now_iso()
-        result = self.wrk(home.url + EDGE4, body=roaming)
+        result = self.wrk(home.url + EDGE4, body_template=template, edns=HIT_TACS)
         calls = len(self.partner_calls(visited, since))
         self.row(
             "hit",
@@ -580,7 +597,10 @@ class Bench:
             result,
             size=size,
             partner_calls=calls,
-            notes=f"home at {label(size)} EESs; partner calls during run: {calls}",
+            cached_answers=entries,
+            notes=f"home at {label(size)} EESs; each request one of {entries:,} cached answers "
+            f"({HIT_TACS} TACs x {datasets.APP_POOL} EAS ids) at random; partner calls during "
+            f"run: {calls}",
         )
 
         self.say("miss: roaming UE, a new location (cache key) every request")
