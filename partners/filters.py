@@ -44,6 +44,10 @@ class RetrievalAuditFilterSet(django_filters.FilterSet):
     since = DateTimeFilter(field_name="at", lookup_expr="gte", help_text="at or after")
     until = DateTimeFilter(field_name="at", lookup_expr="lt", help_text="before")
     request_id = django_filters.CharFilter(field_name="request_id")
+    failed = django_filters.BooleanFilter(
+        help_text="We needed the partner and got no usable answer (down, slow, invalid, "
+        "circuit open)."
+    )
 
     class Meta:
         model = RetrievalAudit

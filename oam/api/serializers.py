@@ -429,6 +429,7 @@ class AuditSerializer(serializers.Serializer):
     ednCount = serializers.IntegerField(read_only=True)
     cache = serializers.CharField(read_only=True, allow_null=True)
     latencyMs = serializers.FloatField(read_only=True)
+    failed = serializers.BooleanField(read_only=True)
 
     def to_representation(self, instance: RetrievalAudit) -> dict[str, Any]:
         return {"id": instance.pk, **audit_json(instance)}

@@ -39,6 +39,7 @@ def rows() -> None:
             partner_label=partner,
             decision=decision,
             request_id=f"req-{n}",
+            failed=n == 2,  # an outbound call that got no usable answer
         )
 
 
@@ -77,6 +78,18 @@ def test_the_api_the_command_and_the_admin_filter_alike():
     for params, expected in cases:
         args = [a for name, value in params.items() for a in (f"--{name}", value)]
         assert by_api(**params) == by_command(*args) == by_admin(**params) == expected, params
+
+
+@pytest.mark.usefixtures("rows")
+def test_failed_exchanges_are_found_by_the_api_and_the_command_alike():
+    assert by_api(failed="true") == by_command("--failed") == {"req-2"}
+    assert by_api(failed="false") == {"req-0", "req-1", "req-3"}
+    out = StringIO()
+    call_command("ecs_audit", "--json", "--failed", stdout=out)
+    assert json.loads(out.getvalue())["failed"] is True
+    out = StringIO()
+    call_command("ecs_audit", "--failed", stdout=out)
+    assert "FAILED req-2" in out.getvalue()
 
 
 @pytest.mark.usefixtures("rows")

@@ -51,6 +51,7 @@ def as_json(row: RetrievalAudit) -> dict[str, Any]:
         "ednCount": row.edn_count,
         "cache": row.cache or None,
         "latencyMs": row.latency_ms,
+        "failed": row.failed,
     }
 
 
@@ -67,6 +68,11 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="before this date-time, or this long ago (2h)")
         parser.add_argument("--decision", choices=[value for value, _ in RetrievalAudit.DECISIONS])
         parser.add_argument("--request-id", help="the request id of the exchange")
+        parser.add_argument(
+            "--failed",
+            action="store_true",
+            help="only exchanges where we needed the partner and got no usable answer",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = {
@@ -74,6 +80,8 @@ class Command(BaseCommand):
             for name in ("partner", "direction", "decision", "request_id")
             if options[name]
         }
+        if options["failed"]:
+            data["failed"] = "true"
         for name in ("since", "until"):
             if options[name]:
                 # Ages (2h) are the command's; the FilterSet takes the date-time they mean.
@@ -93,6 +101,6 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{row.at:%Y-%m-%d %H:%M:%S} {row.direction:<3} {row.partner_label:<24} "
                     f"{row.decision:<8} {row.status or '-':<4} edns={row.edn_count} "
-                    f"cache={row.cache or '-'} {row.latency_ms:.1f}ms {row.request_id} "
-                    f"{row.reason}"
+                    f"cache={row.cache or '-'} {row.latency_ms:.1f}ms "
+                    f"{'FAILED ' if row.failed else ''}{row.request_id} {row.reason}"
                 )
