@@ -1,6 +1,7 @@
 """Admin roles, as Django groups kept in step with the code after every migrate.
 
-* operator: edits the ECS identity, EDN and EES profiles, partners and policies, API clients;
+* operator: edits the ECS identity, EDN and EES profiles, partners and policies, the NEF,
+  API clients;
   reads the cache, the audit log and the notification outbox.
 * auditor: reads the partner cache, the retrieval audit log and the outbox; edits nothing.
 """
@@ -21,6 +22,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "provisioning.eecsubscription": ("view", "delete"),
         "partners.partnerecs": _EDIT,
         "partners.authorizationpolicy": _EDIT,
+        "partners.nefconfiguration": _EDIT,
         "partners.provisioningcacheentry": ("view", "change"),
         "partners.retrievalaudit": ("view",),
         "notifications.notification": ("view", "change"),

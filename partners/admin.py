@@ -40,6 +40,7 @@ from .models import (
     ProvisioningCacheEntry,
     RetrievalAudit,
 )
+from .nef import admin as nef_admin  # noqa: F401  (registers the NEF configuration)
 from .policy import ANY
 
 
