@@ -33,10 +33,12 @@ from partners import configsection as partner_file
 from partners.management.commands.ecs_audit import as_json as audit_json
 from partners.models import (
     AuthorizationPolicy,
+    NEFConfiguration,
     PartnerECS,
     ProvisioningCacheEntry,
     RetrievalAudit,
 )
+from partners.nef import configsection as nef_file
 from provisioning import configsection as inventory_file
 from provisioning import datamodel
 from provisioning.models import EDGE4, EDN, EES, ECSConfiguration
@@ -182,6 +184,34 @@ class ECSSerializer(EntrySerializer):
         config = instance or ECSConfiguration.load()
         if not messages:
             for name, value in inventory_file.ECS_KEYS.values(entry).items():
+                setattr(config, name, value)
+        return config, messages
+
+
+# --- nef/ ---------------------------------------------------------------------------------
+
+
+class NEFSerializer(EntrySerializer):
+    """The NEF: the ``nef`` section. ``clientSecret`` is written, never read back unless it
+    names an environment variable; a PUT without it keeps the stored one."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = key_fields(nef_file.NEF_KEYS)
+        fields["clientSecret"] = serializers.CharField(
+            required=False,
+            help_text="A literal (write-only) or env:NAME; left out, the stored one is kept.",
+        )
+        return fields
+
+    def export(self, instance: NEFConfiguration) -> dict[str, Any]:
+        return nef_file.export_entry(instance)
+
+    def prepare(self, entry: dict[str, Any], instance: Any) -> tuple[Any, list[str]]:
+        messages = nef_file.NEFSection().validate(entry, {})
+        messages = [m[len("nef") :] if m.startswith("nef") else m for m in messages]
+        config = instance or NEFConfiguration(pk=1)
+        if not messages:
+            for name, value in nef_file.NEF_KEYS.values(entry, keep=nef_file.KEPT).items():
                 setattr(config, name, value)
         return config, messages
 

@@ -27,6 +27,13 @@ urlpatterns = [
         views.ECSViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update"}),
         name="ecs",
     ),
+    path(
+        "nef/",
+        views.NEFViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="nef",
+    ),
     path("changes/", ChangeViewSet.as_view({"get": "list"}), name="change-list"),
     *router.urls,
 ]

@@ -26,6 +26,7 @@ from notifications.models import Notification
 from partners import cache, retrieval
 from partners.models import (
     AuthorizationPolicy,
+    NEFConfiguration,
     PartnerECS,
     ProvisioningCacheEntry,
     RetrievalAudit,
@@ -183,6 +184,49 @@ class ECSViewSet(OAMViewSet):
 
     def partial_update(self, request: Request) -> Response:
         return self.update(request)
+
+
+class NEFViewSet(OAMViewSet):
+    """``nef/``: the NEF that tells us a UE's roaming status, the file's ``nef`` section.
+    One object: GET (404 when none), PUT (create or replace), PATCH, DELETE."""
+
+    queryset = NEFConfiguration.objects.all()
+    serializer_class = serializers.NEFSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    def _stored(self) -> NEFConfiguration | None:
+        self.filter_queryset(self.queryset)  # unknown query parameters
+        self.check_object_permissions(self.request, None)
+        return NEFConfiguration.objects.filter(pk=1).first()
+
+    def _existing(self) -> NEFConfiguration:
+        config = self._stored()
+        if config is None:
+            raise errors.NotFound("No NEF is configured (PUT one).")
+        return config
+
+    def retrieve(self, request: Request) -> Response:
+        return Response(self.get_serializer(self._existing()).data)
+
+    def update(self, request: Request) -> Response:
+        partial = self.action == "partial_update"
+        current = self._existing() if partial else self._stored()
+        serializer = self.get_serializer(current, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            serializer.save()
+        return Response(serializer.data, status=200 if current else 201)
+
+    def partial_update(self, request: Request) -> Response:
+        return self.update(request)
+
+    def destroy(self, request: Request) -> Response:
+        config = self._existing()
+        config._change_reason = serializers.CHANGE_REASON
+        with transaction.atomic():
+            config.delete()
+        return Response(status=204)
 
 
 class EDNViewSet(ReadWrite):

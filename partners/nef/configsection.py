@@ -73,12 +73,15 @@ class NEFSection(configfile.ConfigSection):
 
     def export(self) -> Any:
         config = NEFConfiguration.objects.filter(pk=1).first()
-        if config is None:
-            return None
-        entry = NEF_KEYS.export(config)
-        if not config.client_secret.startswith(ENV_PREFIX):
-            entry.pop("clientSecret")
-        return entry
+        return None if config is None else export_entry(config)
+
+
+def export_entry(config: NEFConfiguration) -> dict[str, Any]:
+    """The section's entry for ``config``: a literal secret is left out, ``env:NAME`` kept."""
+    entry = NEF_KEYS.export(config)
+    if not config.client_secret.startswith(ENV_PREFIX):
+        entry.pop("clientSecret")
+    return entry
 
 
 configfile.register(NEFSection())
