@@ -125,6 +125,7 @@
         draw(data);
         if (!fitted) {
           fitted = true;
+          map.invalidateSize();  // the layout may have settled since the map was made
           if (data.bbox) {
             map.fitBounds([[data.bbox[1], data.bbox[0]], [data.bbox[3], data.bbox[2]]],
                           { padding: [20, 20], maxZoom: 16 });
