@@ -226,3 +226,36 @@ def test_area_coordinates_errors_name_the_entry_and_the_key():
     assert "areaCoordinates[3].lon: must be a number" in text
     assert "areaCoordinates[4]: same tai as areaCoordinates[2]" in text
     assert not AreaCoordinates.objects.exists()
+
+
+# --- TAI/cell coordinates in the admin -------------------------------------------------------
+
+COORDS_ADD = "/admin/provisioning/areacoordinates/add/"
+
+
+def coordinates_form(**changes: str) -> dict[str, str]:
+    data = {
+        "kind": "tai",
+        "area": '{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "0A01"}',
+        "name": "harbour",
+        "lat": "59.9",
+        "lon": "10.7",
+        "radius_m": "900",
+    }
+    data.update(changes)
+    return data
+
+
+def test_the_admin_places_a_tai_and_refuses_one_that_is_no_tai():
+    admin = superuser()
+    refused = admin.post(COORDS_ADD, coordinates_form(area='{"plmnId": {"mcc": "001"}, "tac": 1}'))
+    assert refused.status_code == 200
+    assert not AreaCoordinates.objects.exists()
+    assert b"errorlist" in refused.content
+    saved = admin.post(COORDS_ADD, coordinates_form())
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    row = AreaCoordinates.objects.get()
+    assert (row.key, row.radius_m) == ("tai:001-01:0a01", 900)
+    make_edn("edn-harbour", area_=area(tais=[tai("0a01")]))
+    (feature,) = admin.get(DATA).json()["features"]
+    assert feature["properties"]["name"] == "harbour"
