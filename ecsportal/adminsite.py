@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import path
 
-from . import dashboard
+from . import dashboard, servicemap
 
 #: Apps listed after the others, in this order: plumbing an operator rarely opens.
 LISTED_LAST = ("auth", "oauth2_provider")
@@ -22,9 +23,29 @@ class PortalAdminSite(admin.AdminSite):
     index_template = "admin/portal_index.html"
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        context = {"dashboard": dashboard.build(request, self), **(extra_context or {})}
+        context = {
+            "dashboard": dashboard.build(request, self),
+            "service_map_url": servicemap.url_for(request, self),
+            **(extra_context or {}),
+        }
         response: TemplateResponse = super().index(request, context)
         return response
+
+    def get_urls(self) -> list:
+        # The map of service areas, its page and its data (ecsportal.servicemap).
+        return [
+            path(
+                "service-map/",
+                self.admin_view(lambda request: servicemap.map_page(request, self)),
+                name="service-map",
+            ),
+            path(
+                "service-map/data.json",
+                self.admin_view(lambda request: servicemap.map_data(request, self)),
+                name="service-map-data",
+            ),
+            *super().get_urls(),
+        ]
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         apps = super().get_app_list(request, app_label)

@@ -330,6 +330,10 @@ for _network in ECS_METRICS_ALLOW:
 ECS_PUBLIC_URL = os.environ.get("ECS_PUBLIC_URL", "").rstrip("/")
 # An operator's own roaming resolver (provisioning.roaming): a dotted path; empty = ours.
 ECS_ROAMING_RESOLVER = os.environ.get("ECS_ROAMING_RESOLVER", "")
+# The admin's map of service areas: a tile server URL template ({z}/{x}/{y}, as Leaflet takes
+# it) and its attribution. Unset: shapes on a plain grid, and the page asks nothing of anyone.
+ECS_MAP_TILE_URL = os.environ.get("ECS_MAP_TILE_URL", "")
+ECS_MAP_TILE_ATTRIBUTION = os.environ.get("ECS_MAP_TILE_ATTRIBUTION", "")
 
 # OAuth 2.0 client credentials (TS 29.558 clause 7; TS 33.558): one scope per API.
 # Anonymous EDGE-4/EDGE-6 calls are refused unless ECS_REQUIRE_AUTH=0; on by default in

@@ -40,6 +40,7 @@ from .models import (
     EDN,
     EES,
     ENDPOINT_EXAMPLE,
+    AreaCoordinates,
     ECSConfiguration,
     EECSubscription,
     area_member_errors,
@@ -578,3 +579,14 @@ class EECSubscriptionAdmin(admin.ModelAdmin):
             '<pre style="white-space: pre-wrap">{}</pre>',
             json.dumps(obj.body, indent=2, ensure_ascii=False),
         )
+
+
+@admin.register(AreaCoordinates)
+class AreaCoordinatesAdmin(OAMAdmin):
+    """Where TAIs and cells lie, for the map of service areas (the file's areaCoordinates)."""
+
+    list_display = ("key", "name", "lat", "lon", "radius_m")
+    list_filter = ("kind",)
+    search_fields = ("key", "name")
+    fields = ("kind", "area", "name", "lat", "lon", "radius_m")
+    json_examples = {"area": '{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "0101"}'}

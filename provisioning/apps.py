@@ -13,6 +13,7 @@ class ProvisioningConfig(AppConfig):
         from . import (
             changes,
             configsection,  # noqa: F401  (registers the ecs/edns file sections)
+            coordsection,  # noqa: F401  (registers the areaCoordinates section)
             eec_subscriptions,
             inventory,
             registration,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from cachalot.api import cachalot_disabled
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
@@ -843,3 +843,69 @@ def _ees_deleted(sender: Any, instance: EES, **kwargs: Any) -> None:
             if reindex_edn(edn, own_area=False):
                 change = change.merge(edn_reach(edn.pk))
     signals.changed(EES, change)
+
+
+class AreaCoordinates(models.Model):
+    """Where the operator says a TAI or a cell lies: a centre and a radius, for the admin's
+    map of service areas (``provisioning.areamap``).
+
+    3GPP gives TAIs and cells no geography; only the operator knows it.  Matching never reads
+    these rows: they place the TAIs and cells of service areas on the map, nothing else.  The
+    file's ``areaCoordinates`` section fills them (``provisioning.coordsection``).
+    """
+
+    KIND_TAI, KIND_NCGI, KIND_ECGI = "tai", "ncgi", "ecgi"
+    KINDS = [(KIND_TAI, "TAI"), (KIND_NCGI, "NR cell (NCGI)"), (KIND_ECGI, "E-UTRA cell (ECGI)")]
+    # The 3GPP data type of each kind, in TS 29.571.
+    SCHEMAS = {KIND_TAI: "Tai", KIND_NCGI: "Ncgi", KIND_ECGI: "Ecgi"}
+
+    kind = models.CharField(max_length=4, choices=KINDS)
+    area = models.JSONField(
+        "TAI or cell", help_text='The 3GPP Tai, Ncgi or Ecgi, e.g. {"plmnId": ..., "tac": ...}.'
+    )
+    # The canonical key (areas.tai_key, ...), as the service areas' index rows hold it.
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(max_length=255, blank=True, default="")
+    lat = models.FloatField(
+        "latitude", validators=[MinValueValidator(-90.0), MaxValueValidator(90.0)]
+    )
+    lon = models.FloatField(
+        "longitude", validators=[MinValueValidator(-180.0), MaxValueValidator(180.0)]
+    )
+    radius_m = models.PositiveIntegerField(
+        "radius (m)",
+        default=1000,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="How far around the centre the TAI or cell reaches, roughly.",
+    )
+
+    history = change_log()
+
+    class Meta:
+        verbose_name = "TAI/cell coordinates"
+        verbose_name_plural = "TAI/cell coordinates"
+        ordering = ["key"]
+        # The map asks for the TAIs and cells in its viewport.
+        indexes = [models.Index(fields=["lat", "lon"], name="areacoords_latlon")]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+    def derived_key(self) -> str | None:
+        """The TAI's or cell's canonical key, or None when ``area`` is not one."""
+        to_key = {"tai": areas.tai_key, "ncgi": areas.ncgi_key, "ecgi": areas.ecgi_key}
+        if self.kind not in to_key or not isinstance(self.area, dict):
+            return None
+        return to_key[self.kind](self.area)
+
+    def clean(self) -> None:
+        if self.kind not in self.SCHEMAS:
+            return  # the field's choices say so
+        found = schema_errors(self.area, COMMON_29571, self.SCHEMAS[self.kind])
+        if found:
+            raise ValidationError({"area": found})
+        self.key = self.derived_key() or ""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.key = self.derived_key() or self.key
+        super().save(*args, **kwargs)
