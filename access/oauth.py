@@ -180,7 +180,10 @@ def resource_token_response(request: HttpRequest) -> HttpResponse:
             401, {"error": "invalid_client"}, **{"WWW-Authenticate": 'Basic realm="ecs"'}
         )
     client = APIClient.objects.filter(application=application).first()
-    if client is None or application.authorization_grant_type != GRANT_TYPE:
+    if (
+        client is None
+        or application.authorization_grant_type != Application.GRANT_CLIENT_CREDENTIALS
+    ):
         return _oauth_answer(400, {"error": "unauthorized_client"})
     resources = request.POST.getlist("resource")
     scopes = tuple(request.POST.get("scope", "").split())

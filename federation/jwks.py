@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from ecscore.problems import problem_response
+from ecscore.problems import PROBLEM_JSON, problem_body
 
 from . import repository, signing
 
@@ -20,7 +20,8 @@ from . import repository, signing
 def jwks(request: HttpRequest) -> HttpResponse:
     config = repository.configuration()
     if not config.enabled:
-        return problem_response(404, "This ECS has no repository function (ECS-ER).")
+        body = problem_body(404, "This ECS has no repository function (ECS-ER).")
+        return JsonResponse(body, status=404, content_type=PROBLEM_JSON)
     body = json.dumps(signing.jwks(config.signing_keys), sort_keys=True)
     response = HttpResponse(body, content_type="application/json")
     response["Cache-Control"] = f"public, max-age={signing.JWKS_MAX_AGE}"
