@@ -56,7 +56,7 @@ class ECSRegistration(models.Model):
     profile = models.JSONField()
     # The profile's spatialValidity as a LocationArea5G (what matching reads); None: anywhere.
     area = models.JSONField(null=True, blank=True)
-    supp_feat = models.CharField(max_length=64, blank=True, default="")
+    supp_feat = models.TextField(blank=True, default="")
     # None: never expires (only when repository.maxRegistrationSeconds is 0).
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     registered_by = models.CharField(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -126,7 +126,14 @@ def register(
     )
     _set(registration, profile, supp_feat)
     registration._change_reason = "ECS registration"
-    registration.save()
+    try:
+        with transaction.atomic():
+            registration.save()
+    except IntegrityError as exc:  # the same ECS registering at this very moment
+        raise errors.Unavailable(
+            f"A registration of ECS {profile.ecs_id!r} is being written; try again.",
+            retry_after=1,
+        ) from exc
     _keys(registration, profile)
     _changed(before | set(profile.plmns), profile.ecs_id)
     return registration
@@ -245,8 +252,14 @@ def digest(registrations: Iterable[ECSRegistration]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: The longest callback URL kept (the outbox's destination column).
+MAX_DESTINATION_LENGTH = 1000
+
+
 def _destination(url: str) -> str:
     problem = callbacks.problem_with(url)
+    if not problem and len(url) > MAX_DESTINATION_LENGTH:
+        problem = f"is longer than {MAX_DESTINATION_LENGTH} characters"
     if problem:
         raise errors.InvalidRequest(
             f"notificationDestination {problem}.",

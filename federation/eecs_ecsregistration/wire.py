@@ -22,6 +22,8 @@ OPENAPI_FILE = API.schema_file
 OPENAPI_PATH = Path(__file__).resolve().parent / str(API.own_openapi)
 REGISTRATION_SCHEMA = (OPENAPI_FILE, "ECSRegistration")
 PATCH_SCHEMA = (OPENAPI_FILE, "ECSRegistrationPatch")
+#: The longest apiRoot kept (the column's length).
+MAX_URI_LENGTH = 1000
 
 
 def register_schemas() -> None:
@@ -47,11 +49,12 @@ def profile(document: dict[str, Any], pointer: str = "/ecsProfile") -> Profile:
     """An ECSProfile (schema-valid) as the repository's Profile; its address must be a URI
     (the ECS's apiRoot: members call it over EDGE-10)."""
     uri = (document.get("ecsAddr") or {}).get("uri")
-    if not uri:
+    if not uri or len(uri) > MAX_URI_LENGTH:
+        reason = "the ECS's apiRoot is required" if not uri else f"longer than {MAX_URI_LENGTH}"
         raise errors.InvalidRequest(
             "ecsAddr must give the ECS's apiRoot as its uri.",
             "INVALID_MSG_FORMAT",
-            [{"param": f"{pointer}/ecsAddr/uri", "reason": "the ECS's apiRoot is required"}],
+            [{"param": f"{pointer}/ecsAddr/uri", "reason": reason}],
         )
     plmns: dict[str, tuple[str, ...]] = {}
     for supported in document.get("supportedPlmns") or []:

@@ -208,3 +208,16 @@ def test_discovery_keys_follow_the_profile(client, visited):
     register(client, visited, profile)
     keys = {(k.plmn, k.ecsp) for k in ECSRegistration.objects.get().keys.all()}
     assert keys == {("002-02", ""), ("002-02", "ecsp-a"), ("003-03", ""), ("", "ecsp-v")}
+
+
+def test_members_beyond_the_columns_are_refused_with_400(client, visited):
+    long_ecsp = {**ecs_profile("ecs.visited.example"), "ecspId": "e" * 256}
+    long_uri = ecs_profile("ecs.visited.example", api_root="https://x.example/" + "a" * 1000)
+    for profile, pointer in (
+        (long_ecsp, "/ecsProfile/ecspId"),
+        (long_uri, "/ecsProfile/ecsAddr/uri"),
+    ):
+        response = register(client, visited, profile)
+        assert response.status_code == 400
+        assert pointer in [p["param"] for p in response.json()["invalidParams"]]
+    assert not ECSRegistration.objects.exists()
