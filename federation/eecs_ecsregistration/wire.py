@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecscore import errors, schemas
+from ecscore import addresses, errors, schemas
 from ecscore.datetimes import format_datetime
 from provisioning.areas import plmn_key
 
@@ -46,11 +46,18 @@ def service_area(area: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def profile(document: dict[str, Any], pointer: str = "/ecsProfile") -> Profile:
-    """An ECSProfile (schema-valid) as the repository's Profile; its address must be a URI
-    (the ECS's apiRoot: members call it over EDGE-10)."""
+    """An ECSProfile (schema-valid) as the repository's Profile; its address must be an
+    http(s) URI (the ECS's apiRoot: members call it over EDGE-10)."""
     uri = (document.get("ecsAddr") or {}).get("uri")
-    if not uri or len(uri) > MAX_URI_LENGTH:
-        reason = "the ECS's apiRoot is required" if not uri else f"longer than {MAX_URI_LENGTH}"
+    if not uri:
+        reason = "the ECS's apiRoot is required"
+    elif len(uri) > MAX_URI_LENGTH:
+        reason = f"longer than {MAX_URI_LENGTH} characters"
+    else:
+        # Its form only: where it leads is for the members that call it to judge (they
+        # refuse private addresses unless allowed); the ECS-ER never calls it.
+        reason = addresses.problem_with(uri, public_only=False)
+    if reason:
         raise errors.InvalidRequest(
             "ecsAddr must give the ECS's apiRoot as its uri.",
             "INVALID_MSG_FORMAT",

@@ -213,7 +213,9 @@ def test_discovery_keys_follow_the_profile(client, visited):
 def test_members_beyond_the_columns_are_refused_with_400(client, visited):
     long_ecsp = {**ecs_profile("ecs.visited.example"), "ecspId": "e" * 256}
     long_uri = ecs_profile("ecs.visited.example", api_root="https://x.example/" + "a" * 1000)
+    not_http = ecs_profile("ecs.visited.example", api_root="ftp://visited.example/api")
     for profile, pointer in (
+        (not_http, "/ecsProfile/ecsAddr/uri"),
         (long_ecsp, "/ecsProfile/ecspId"),
         (long_uri, "/ecsProfile/ecsAddr/uri"),
     ):
