@@ -210,7 +210,7 @@ def test_discovery_keys_follow_the_profile(client, visited):
     assert keys == {("002-02", ""), ("002-02", "ecsp-a"), ("003-03", ""), ("", "ecsp-v")}
 
 
-def test_members_beyond_the_columns_are_refused_with_400(client, visited):
+def test_addresses_that_are_no_url_and_members_beyond_their_columns_are_400(client, visited):
     long_ecsp = {**ecs_profile("ecs.visited.example"), "ecspId": "e" * 256}
     long_uri = ecs_profile("ecs.visited.example", api_root="https://x.example/" + "a" * 1000)
     not_http = ecs_profile("ecs.visited.example", api_root="ftp://visited.example/api")
