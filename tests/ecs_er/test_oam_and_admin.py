@@ -123,3 +123,17 @@ def test_an_auditor_sees_registrations_but_cannot_delete(client):
     url = f"/admin/federation/ecsregistration/{registration.pk}/delete/"
     assert client.post(url, {"post": "yes"}).status_code == 403
     assert ECSRegistration.objects.count() == 1
+
+
+def test_the_dashboard_counts_ecs_registrations_on_an_ecs_er(operator_client):
+    registered("ecs.a.example")
+    registered("ecs.old.example", expired=True)
+    page = operator_client.get("/admin/").content.decode()
+    assert 'id="health-ecs-registrations"' in page
+    live = page.split('id="health-ecs-registrations"', 1)[1].split("</div>", 1)[0]
+    assert 'class="live"><a href="/admin/federation/ecsregistration/?expiry=live">1</a>' in live
+    assert 'class="expired"><a href="/admin/federation/ecsregistration/?expiry=expired">1</a>' in (
+        live
+    )
+    repository.configuration().__class__.objects.update(enabled=False)
+    assert 'id="health-ecs-registrations"' not in operator_client.get("/admin/").content.decode()
