@@ -13,6 +13,14 @@ exist. ``TokenView`` rate-limits the endpoint: every request per client id
 (``ECS_TOKEN_PER_CLIENT_PER_MINUTE``), and failed client authentications per address
 (``ECS_TOKEN_FAILURES_PER_ADDRESS_PER_MINUTE``) -- failures only, since many EECs share one
 address behind carrier NAT.
+
+A request that names an RFC 8707 ``resource`` is no token for one of our own APIs: it asks
+for a token to present elsewhere (a member ECS asking the ECS-ER, its federation's
+authorization server, for a token to call another member).  The client is authenticated here
+as for any token, and the scopes it asks for must be its own; what is issued, and for which
+resources, is the business of the issuer an app registers (``set_resource_issuer``: the
+federation app when this ECS is an ECS-ER).  Without one, every resource is ``invalid_target``.
+Without ``resource``, nothing changes.
 """
 
 from __future__ import annotations
@@ -21,12 +29,15 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest, HttpResponse
+from oauth2_provider.models import Application
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import TokenView as ToolkitTokenView
@@ -36,7 +47,40 @@ from oauthlib.oauth2.rfc6749.tokens import BearerToken
 
 from ecscore import ratelimit
 
+from .models import APIClient
+
 GRANT_TYPE = "client_credentials"
+
+
+class TokenRefused(Exception):
+    """An OAuth 2.0 error answer (RFC 6749 section 5.2, RFC 8707 ``invalid_target``)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ResourceTokenRequest:
+    """A client credentials request for a token to present at ``resource`` (RFC 8707)."""
+
+    client: APIClient
+    scopes: tuple[str, ...]
+    resource: str
+
+
+#: Issues the token for a ResourceTokenRequest: the token response's JSON members, or raises
+#: TokenRefused.
+ResourceIssuer = Callable[[ResourceTokenRequest], dict[str, Any]]
+_resource_issuer: ResourceIssuer | None = None
+
+
+def set_resource_issuer(issuer: ResourceIssuer | None) -> None:
+    """Who issues tokens for other resources (the federation app registers its issuer)."""
+    global _resource_issuer
+    _resource_issuer = issuer
 
 
 class ClientCredentialsServer(TokenEndpoint, ResourceEndpoint):
@@ -101,6 +145,63 @@ def presented_client(authorization: str, form: Any) -> tuple[str, str]:
     return str(form.get("client_id", "") or ""), str(form.get("client_secret", "") or "")
 
 
+def _oauth_answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _authenticated_client(request: HttpRequest) -> Application | None:
+    """The OAuth application whose credentials the request presents, or None.  An unknown
+    client id costs one secret hash, as a wrong secret does."""
+    client_id, secret = presented_client(request.headers.get("Authorization", ""), request.POST)
+    application = Application.objects.filter(client_id=client_id).first() if client_id else None
+    if application is None:
+        make_password(secret, hasher=oauth2_settings.CLIENT_SECRET_HASHER)
+        return None
+    if not secret or not ClientCredentialsValidator()._check_secret(
+        secret, application.client_secret
+    ):
+        return None
+    return application
+
+
+def resource_token_response(request: HttpRequest) -> HttpResponse:
+    """A token request naming ``resource``: authenticated here, issued by the registered
+    issuer."""
+    if request.POST.get("grant_type") != GRANT_TYPE:
+        return _oauth_answer(400, {"error": "unsupported_grant_type"})
+    application = _authenticated_client(request)
+    if application is None:
+        return _oauth_answer(
+            401, {"error": "invalid_client"}, **{"WWW-Authenticate": 'Basic realm="ecs"'}
+        )
+    client = APIClient.objects.filter(application=application).first()
+    if (
+        client is None
+        or application.authorization_grant_type != Application.GRANT_CLIENT_CREDENTIALS
+    ):
+        return _oauth_answer(400, {"error": "unauthorized_client"})
+    resources = request.POST.getlist("resource")
+    scopes = tuple(request.POST.get("scope", "").split())
+    try:
+        if len(resources) != 1 or not resources[0]:
+            raise TokenRefused("invalid_target", "Name exactly one resource.")
+        if not scopes or any(s not in client.scopes for s in scopes):
+            raise TokenRefused("invalid_scope", "Ask for scopes this client was given.")
+        if _resource_issuer is None:
+            raise TokenRefused("invalid_target", "This server issues no tokens for resources.")
+        body = _resource_issuer(ResourceTokenRequest(client, scopes, resources[0]))
+    except TokenRefused as refused:
+        return _oauth_answer(
+            refused.status, {"error": refused.error, "error_description": refused.description}
+        )
+    return _oauth_answer(200, body)
+
+
 def _too_many(wait: int, description: str) -> HttpResponse:
     body = {"error": "temporarily_unavailable", "error_description": description}
     response = HttpResponse(json.dumps(body), status=429, content_type="application/json")
@@ -132,8 +233,12 @@ class TokenView(ToolkitTokenView):
             allowed, wait = ratelimit.hit(_key("client", client_id), client_limit)
             if not allowed:
                 return _too_many(wait, "Too many token requests for this client.")
-        # Not the toolkit's post(): it would hand a device_code grant_type to its device flow.
-        response = self.authorization_flow_token_response(request)
+        if "resource" in request.POST:
+            response = resource_token_response(request)
+        else:
+            # Not the toolkit's post(): it would hand a device_code grant_type to its device
+            # flow.
+            response = self.authorization_flow_token_response(request)
         if response.status_code == 401 and failures_limit:  # invalid_client
             ratelimit.hit(failures_key, failures_limit)
         return response

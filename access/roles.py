@@ -1,9 +1,10 @@
 """Admin roles, as Django groups kept in step with the code after every migrate.
 
 * operator: edits the ECS identity, EDN and EES profiles, partners and policies, the NEF,
-  API clients;
-  reads the cache, the audit log and the notification outbox.
-* auditor: reads the partner cache, the retrieval audit log and the outbox; edits nothing.
+  API clients; reads the cache, the audit log and the notification outbox; browses and deletes
+  the ECS registrations and discovery subscriptions of the ECS-ER.
+* auditor: reads the partner cache, the retrieval audit log, the outbox and the ECS
+  registrations; edits nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "partners.retrievalaudit": ("view",),
         "notifications.notification": ("view", "change"),
         "access.apiclient": _EDIT,
+        # Members write these through the ECS-ER's APIs; operators browse and delete.
+        "federation.ecsregistration": ("view", "delete"),
+        "federation.discoverysubscription": ("view", "delete"),
     },
     AUDITOR: {
         "partners.provisioningcacheentry": ("view",),
         "partners.retrievalaudit": ("view",),
         "notifications.notification": ("view",),
+        "federation.ecsregistration": ("view",),
     },
 }
 

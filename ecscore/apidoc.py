@@ -389,6 +389,7 @@ def _platform(scopes: dict[str, str]) -> dict[str, tuple[dict[str, Any], dict[st
         "oauth2-token": lambda: _token_endpoint(scopes),
         "healthz": _health_endpoint,
         "metrics": _metrics_endpoint,
+        "jwks": _jwks_endpoint,
     }
     return {name: build() for name, build in builders.items()}
 
@@ -412,6 +413,12 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
                     "authenticate with HTTP Basic.",
                 },
                 "client_secret": {"type": "string", "writeOnly": True},
+                "resource": {
+                    "type": "string",
+                    "description": "RFC 8707, on an ECS-ER only: the id of a registered "
+                    "ECS, for a federation token (a JWT) to present there; scope must then be "
+                    "eecs-ecsserviceprovisioning and the client a member ECS.",
+                },
             },
             "required": ["grant_type"],
         },
@@ -440,6 +447,7 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
                         "unauthorized_client",
                         "unsupported_grant_type",
                         "invalid_scope",
+                        "invalid_target",
                         "temporarily_unavailable",
                     ],
                 },
@@ -476,11 +484,49 @@ def _token_endpoint(scopes: dict[str, str]) -> tuple[dict[str, Any], dict[str, A
                     "content": {JSON: error},
                 },
                 "401": {"description": "Unknown client or wrong secret.", "content": {JSON: error}},
+                "503": {
+                    "description": "A federation token cannot be signed now (its key is "
+                    "unavailable).",
+                    "content": {JSON: error},
+                },
                 "429": {
                     "description": "Too many requests for this client id, or too many failed "
                     "ones from this address; Retry-After says when to try again.",
                     "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
                     "content": {JSON: error},
+                },
+            },
+        }
+    }
+    return item, own
+
+
+def _jwks_endpoint() -> tuple[dict[str, Any], dict[str, Any]]:
+    own = {
+        "JWKSet": {
+            "type": "object",
+            "description": "A JSON Web Key Set (RFC 7517 clause 5): public keys only.",
+            "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+            "required": ["keys"],
+        }
+    }
+    item = {
+        "get": {
+            "operationId": "GetFederationSigningKeys",
+            "summary": "The ECS-ER's public keys, which sign federation tokens.",
+            "description": "No authentication. Cached for Cache-Control's max-age; a token "
+            "whose kid is not in the cached set is the sign to fetch it again. 404 when this "
+            "ECS is no ECS-ER.",
+            "tags": ["OAuth 2.0"],
+            "security": [{}],
+            "responses": {
+                "200": {
+                    "description": "The key set.",
+                    "content": {JSON: {"schema": {"$ref": COMPONENTS + "JWKSet"}}},
+                },
+                "404": {
+                    "description": "This ECS is no ECS-ER.",
+                    "content": {PROBLEM_JSON: {"schema": schema(*PROBLEM_SCHEMA)}},
                 },
             },
         }

@@ -16,6 +16,8 @@ PACKAGES = (
     "provisioning.eecs_eesregistration",  # EDGE-6
     "provisioning.eecs_targeteesdiscovery",  # EDGE-6
     "partners.eecs_ecsserviceprovisioning",  # EDGE-10
+    "federation.eecs_ecsregistration",  # ECS-ER: ECS registration
+    "federation.eecs_ecsdiscovery",  # ECS-ER: ECS discovery
 )
 
 SERVED: tuple[ServedAPI, ...] = tuple(declared(package) for package in PACKAGES)

@@ -28,6 +28,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ecscore.admin_filters import EXPIRED, EXPIRING, EXPIRING_WITHIN, LIVE, expiry_q
+from federation import repository
+from federation.models import ECSRegistration
 from notifications.models import Notification
 from partners import breaker
 from partners.audit import CACHE_HIT, CALL, FAILURE, PERIOD_LAST_HOUR, PERIODS, TIMED_CALL
@@ -72,6 +74,8 @@ class Dashboard:
     show_audit: bool = False
     show_cache: bool = False
     registrations: dict[str, Any] | None = None
+    #: ECSs registered here, when this ECS is an ECS-ER.
+    ecs_registrations: dict[str, Any] | None = None
     eec_subscriptions: dict[str, Any] | None = None
     partner_subscriptions: dict[str, Any] | None = None
     outbox: dict[str, Any] | None = None
@@ -84,6 +88,7 @@ class Dashboard:
             for panel in (
                 self.partners,
                 self.registrations,
+                self.ecs_registrations,
                 self.eec_subscriptions,
                 self.partner_subscriptions,
                 self.outbox,
@@ -111,6 +116,8 @@ def build(request: HttpRequest, site: AdminSite) -> Dashboard:
         board.partners = _partners(board, now)
     if may_view(EES):
         board.registrations = _registrations(now)
+    if may_view(ECSRegistration) and repository.configuration().enabled:
+        board.ecs_registrations = _expiring(ECSRegistration, now)
     if may_view(EECSubscription):
         board.eec_subscriptions = _subscriptions(EECSubscription, now)
     if may_view(PartnerSubscription):
@@ -297,6 +304,20 @@ def _registrations(now: dt.datetime) -> dict[str, Any]:
             "expiring": _list_url(EES, **source, expiry=EXPIRING),
             "expired": _list_url(EES, **source, expiry=EXPIRED),
         },
+    }
+
+
+def _expiring(model: type, now: dt.datetime) -> dict[str, Any]:
+    """Live, expiring and expired rows of a model whose rows expire, with their lists."""
+    counts = model.objects.aggregate(
+        live=Count("pk", filter=expiry_q(LIVE, now)),
+        expiring=Count("pk", filter=expiry_q(EXPIRING, now)),
+        expired=Count("pk", filter=expiry_q(EXPIRED, now)),
+    )
+    return {
+        **counts,
+        "within": EXPIRING_WITHIN,
+        "links": {name: _list_url(model, expiry=name) for name in (LIVE, EXPIRING, EXPIRED)},
     }
 
 

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access.oauth import TokenView
+from federation.jwks import jwks
 from partners.metrics import metrics
 
 from . import apis
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("oauth2/token/", TokenView.as_view(), name="oauth2-token"),
+    path(".well-known/jwks.json", jwks, name="jwks"),
     path("api/oam/v1/", include("oam.api.urls")),
     path("nef-notifications/v1/", include("partners.nef.urls")),
     path("healthz", healthz, name="healthz"),

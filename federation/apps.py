@@ -10,3 +10,21 @@ from django.apps import AppConfig
 class FederationConfig(AppConfig):
     name = "federation"
     verbose_name = "Federation"
+
+    def ready(self) -> None:
+        from access import oauth
+        from notifications import worker
+
+        from . import (
+            configsection,  # noqa: F401  (registers the "repository" section)
+            repository,
+            tokens,
+        )
+        from .eecs_ecsdiscovery import wire as discovery
+        from .eecs_ecsregistration import wire as registration
+
+        registration.register_schemas()  # first: the discovery file refers to it
+        discovery.register_schemas()
+        repository.set_notification_format(discovery.notification)
+        oauth.set_resource_issuer(tokens.issue)
+        worker.register_periodic("expire-ecs-registrations", repository.expire, 5)

@@ -1,1 +1,122 @@
-"""Federation models: ECS registrations at the ECS-ER and what members learn from it."""
+"""Federation models: ECS registrations at the ECS-ER and what members learn from it.
+
+The ECS-ER side (TS 23.558 clauses 8.17.2.2, 8.17.2.3, 8.17.4.2):
+
+* ``RepositoryConfiguration``: the ``repository`` section of the file (one row; no row, or
+  ``enabled`` off, means this ECS is no ECS-ER);
+* ``ECSRegistration``: an ECS profile registered by a member ECS, with its expiry, and its
+  ``RegistrationKey`` rows (PLMN, ECSP) through which discovery finds it without a scan;
+* ``DiscoverySubscription``: a member ECS watching the set of ECSs its filters match.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator
+from django.db import models
+
+from ecscore.history import change_log
+
+
+class RepositoryConfiguration(models.Model):
+    """The ECS-ER role (the file's ``repository`` section); a single row."""
+
+    enabled = models.BooleanField(default=False, help_text="Serve ECS registration and discovery.")
+    max_registration_seconds = models.PositiveIntegerField(
+        default=86400,
+        validators=[MaxValueValidator(365 * 24 * 3600)],
+        help_text="The longest registration granted; 0 = a registration may never expire.",
+    )
+    discovery_lifetime = models.PositiveIntegerField(
+        default=300,
+        validators=[MaxValueValidator(86400)],
+        help_text="Seconds a member may cache a discovery answer (lifetime).",
+    )
+    # [{"kid": ..., "privateKey": "env:NAME" | "file:PATH"}]: references, never key material.
+    signing_keys = models.JSONField(default=list, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = change_log()
+
+    class Meta:
+        verbose_name = "repository (ECS-ER) configuration"
+        verbose_name_plural = "repository (ECS-ER) configuration"
+
+    def __str__(self) -> str:
+        return "ECS-ER " + ("enabled" if self.enabled else "disabled")
+
+
+class ECSRegistration(models.Model):
+    """An ECS profile a member ECS registered here (one per ECS id)."""
+
+    registration_id = models.CharField(max_length=64, unique=True)
+    ecs_id = models.CharField("ECS id", max_length=255, unique=True)
+    ecsp_id = models.CharField("ECSP id", max_length=255, blank=True, default="")
+    api_root = models.CharField("address (apiRoot)", max_length=1000)
+    # The ECSProfile as sent, returned verbatim by the APIs and discovery.
+    profile = models.JSONField()
+    # The profile's spatialValidity as a LocationArea5G (what matching reads); None: anywhere.
+    area = models.JSONField(null=True, blank=True)
+    supp_feat = models.TextField(blank=True, default="")
+    # None: never expires (only when repository.maxRegistrationSeconds is 0).
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    registered_by = models.CharField(
+        max_length=255, blank=True, default="", help_text="The API client that registered it."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    history = change_log()
+
+    class Meta:
+        verbose_name = "ECS registration"
+        verbose_name_plural = "ECS registrations"
+        ordering = ["ecs_id"]
+
+    def __str__(self) -> str:
+        return self.ecs_id
+
+
+class RegistrationKey(models.Model):
+    """What discovery narrows by: one row per supported PLMN (``ecsp`` empty), per ECSP id
+    of a supported PLMN, and for the profile's own ECSP id (``plmn`` empty)."""
+
+    registration = models.ForeignKey(ECSRegistration, on_delete=models.CASCADE, related_name="keys")
+    plmn = models.CharField(max_length=16, blank=True, default="")
+    ecsp = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["plmn", "ecsp"], name="ecsreg_key_plmn"),
+            models.Index(fields=["ecsp"], name="ecsreg_key_ecsp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plmn or '*'}/{self.ecsp or '*'}"
+
+
+class DiscoverySubscription(models.Model):
+    """A member ECS subscribed to the ECSs its discovery filters match."""
+
+    subscription_id = models.CharField(max_length=64, unique=True)
+    requestor_id = models.CharField(max_length=255, db_index=True)
+    notification_destination = models.URLField(max_length=1000)
+    # The EcsInfoDiscSubscription as sent (expTime as granted is added on output).
+    body = models.JSONField()
+    # The filters' targetPlmn ("mcc-mnc"), empty for any: which changes can reach it.
+    target_plmn = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    # The other filters, as the repository reads them back to evaluate the subscription.
+    ecsp_ids = models.JSONField(default=list, blank=True)
+    ue_location = models.JSONField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    # The matching set last notified (or found at creation), to notify changes only.
+    digest = models.CharField(max_length=64, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "ECS discovery subscription"
+        verbose_name_plural = "ECS discovery subscriptions"
+        ordering = ["requestor_id", "subscription_id"]
+
+    def __str__(self) -> str:
+        return f"{self.requestor_id}: {self.subscription_id}"

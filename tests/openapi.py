@@ -4,7 +4,8 @@ Used by every API test: ``assert_conforms(response, FILE, "/request", "post")`` 
 the response's status is one the operation declares and that its body validates against
 the schema 3GPP gives for that status and media type; ``assert_valid`` checks any body
 (a request we send, a notification we receive) against a named schema.  Our own files
-(``partners/eecs_ecsserviceprovisioning/openapi/``, e.g. ``EDGE10_FILE``) are found the same
+(``partners/eecs_ecsserviceprovisioning/openapi/``, e.g. ``EDGE10_FILE``, and the ECS-ER's
+two in ``federation/*/openapi/``) are found the same
 way, by name.
 
 One relaxation, recorded in docs/design-decisions.md: the Rel-18 file we hold requires
@@ -28,10 +29,15 @@ from referencing.jsonschema import DRAFT4
 
 SHARED_OPENAPI = Path(__file__).resolve().parent.parent.parent / "shared" / "3gpp-openapi"
 # Our own OpenAPI files (EDGE-10 as we serve it); they $ref 3GPP's files by name.
+_REPO = Path(__file__).resolve().parent.parent
 OUR_OPENAPI = (
-    Path(__file__).resolve().parent.parent / "partners" / "eecs_ecsserviceprovisioning" / "openapi",
+    _REPO / "partners" / "eecs_ecsserviceprovisioning" / "openapi",
+    _REPO / "federation" / "eecs_ecsregistration" / "openapi",
+    _REPO / "federation" / "eecs_ecsdiscovery" / "openapi",
 )
 EDGE10_FILE = "ECSPortal_Eecs_ECSServiceProvisioning.yaml"
+ECS_REGISTRATION_FILE = "ECSPortal_Eecs_ECSRegistration.yaml"
+ECS_DISCOVERY_FILE = "ECSPortal_Eecs_ECSDiscovery.yaml"
 BASE = "file:///3gpp/"
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from access.models import APIClient
+from federation.models import ECSRegistration
 from notifications.models import Notification
 from partners.filters import DateTimeFilter, RetrievalAuditFilterSet
 from partners.models import AuthorizationPolicy, PartnerECS, ProvisioningCacheEntry
@@ -20,6 +21,7 @@ __all__ = [
     "APIClientFilterSet",
     "CacheEntryFilterSet",
     "ChangeFilterSet",
+    "ECSRegistrationFilterSet",
     "EDNFilterSet",
     "EESFilterSet",
     "NotificationFilterSet",
@@ -86,6 +88,23 @@ class CacheEntryFilterSet(django_filters.FilterSet):
         return (
             queryset.filter(expires_at__gt=now) if value else queryset.filter(expires_at__lte=now)
         )
+
+
+class ECSRegistrationFilterSet(django_filters.FilterSet):
+    ecs_id = django_filters.CharFilter()
+    ecsp = django_filters.CharFilter(field_name="ecsp_id")
+    live = django_filters.BooleanFilter(method="filter_live", help_text="Not yet expired.")
+
+    class Meta:
+        model = ECSRegistration
+        fields: list[str] = []
+
+    def filter_live(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        if value is None:
+            return queryset
+        now = timezone.now()
+        live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        return queryset.filter(live) if value else queryset.exclude(live)
 
 
 class NotificationFilterSet(django_filters.FilterSet):

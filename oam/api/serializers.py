@@ -28,6 +28,8 @@ from rest_framework.utils.field_mapping import ClassLookupDict, get_field_kwargs
 from access.models import APIClient
 from access.scopes import api_scopes
 from ecscore import apidoc, configfile, errors, schemas
+from federation.eecs_ecsregistration import API as ECS_REGISTRATION
+from federation.models import ECSRegistration
 from notifications.models import DeliveryAttempt, Notification
 from partners import configsection as partner_file
 from partners.management.commands.ecs_audit import as_json as audit_json
@@ -440,6 +442,36 @@ class CacheEntrySerializer(serializers.ModelSerializer):
             "expiresAt",
             "hits",
             "lastHitAt",
+        ]
+        read_only_fields = fields
+
+
+class ECSRegistrationSerializer(serializers.ModelSerializer):
+    """An ECS registered at this ECS-ER, read-only: members write it through the ECS
+    registration API; ``expTime`` absent (null) means it never expires."""
+
+    id = serializers.CharField(source="registration_id", read_only=True)
+    ecsId = serializers.CharField(source="ecs_id", read_only=True)
+    ecspId = serializers.CharField(source="ecsp_id", read_only=True)
+    apiRoot = serializers.CharField(source="api_root", read_only=True)
+    ecsProfile = _schema_field(
+        apidoc.schema(ECS_REGISTRATION.schema_file, "ECSProfile"), source="profile", read_only=True
+    )
+    expTime = serializers.DateTimeField(source="expires_at", read_only=True, allow_null=True)
+    registeredBy = serializers.CharField(source="registered_by", read_only=True)
+
+    class Meta:
+        model = ECSRegistration
+        fields = [
+            "id",
+            "ecsId",
+            "ecspId",
+            "apiRoot",
+            "ecsProfile",
+            "expTime",
+            "registeredBy",
+            "created",
+            "updated",
         ]
         read_only_fields = fields
 

@@ -19,6 +19,7 @@ router.register("cache-entries", views.CacheEntryViewSet, basename="cacheentry")
 router.register("audit", views.AuditViewSet, basename="audit")
 router.register("outbox", views.NotificationViewSet, basename="notification")
 router.register("api-clients", views.APIClientViewSet, basename="apiclient")
+router.register("ecs-registrations", views.ECSRegistrationViewSet, basename="ecsregistration")
 
 urlpatterns = [
     # The ECS identity is one object: no list, no id.

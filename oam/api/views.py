@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from access.models import APIClient
 from ecscore import errors
+from federation.models import ECSRegistration
 from notifications.models import Notification
 from partners import cache, retrieval
 from partners.models import (
@@ -325,6 +326,17 @@ class NotificationViewSet(ListRetrieve):
     serializer_class = serializers.NotificationSerializer
     filterset_class = filters.NotificationFilterSet
     pagination_class = NewestFirstPagination
+
+
+class ECSRegistrationViewSet(ListRetrieve):
+    """``ecs-registrations/``: the ECSs registered at this ECS-ER, with their expiry
+    (read-only; members write them through the ECS registration API)."""
+
+    queryset = ECSRegistration.objects.order_by("ecs_id")
+    serializer_class = serializers.ECSRegistrationSerializer
+    filterset_class = filters.ECSRegistrationFilterSet
+    lookup_field = "ecs_id"
+    lookup_url_kwarg = "id"
 
 
 class APIClientViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, ListRetrieve):
