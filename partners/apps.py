@@ -9,7 +9,7 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import worker
-        from provisioning import changes, roaming, sources
+        from provisioning import changes, explain, roaming, sources
 
         from . import (
             cache,
@@ -18,12 +18,14 @@ class PartnersConfig(AppConfig):
             served_subscriptions,
         )
         from .eecs_ecsserviceprovisioning import wire as edge10
+        from .explain import PartnerExplainer
         from .nef import configsection as nef_section  # noqa: F401  (registers "nef")
         from .nef.resolver import NEFResolver
         from .retrieval import PartnerSource
 
         edge10.register_schemas()
         sources.register(PartnerSource())
+        explain.register(PartnerExplainer())  # the same source in "why this answer"
         roaming.set_resolver(NEFResolver())  # connInfo alone until a nef section is applied
         changes.register_evaluator("partner-subscriptions", served_subscriptions.evaluate)
         worker.register_header_resolver(

@@ -549,6 +549,12 @@ class RetrievalAudit(models.Model):
         help_text="We needed the partner and got no usable answer: down, slow, invalid, or "
         "not called (circuit open). A refusal is an answer, as for the circuit breaker.",
     )
+    dry_run = models.BooleanField(
+        "dry run",
+        default=False,
+        help_text='Asked for an explanation ("why this answer"), not for an EEC: the answer '
+        "was neither cached nor handed out, and the row counts as neither hit nor miss.",
+    )
 
     objects = RetrievalAuditManager()
 

@@ -37,20 +37,48 @@ from .models import PartnerECS, RetrievalAudit
 RETRY_AFTER_SECONDS = 5
 
 
+def consult_reason(
+    partner: PartnerECS, query: ProvisioningQuery, serving: str | None, local_count: int
+) -> tuple[bool, str]:
+    """Whether to consult ``partner`` for this query, and why (the explanation's words)."""
+    if partner.ecsp and partner.ecsp in query.ecsp_ids:
+        return True, f"the request prefers its ECSP {partner.ecsp}"
+    if partner.consult == PartnerECS.CONSULT_ALWAYS:
+        return True, "consult: always"
+    if partner.consult == PartnerECS.CONSULT_ROAMING_ONLY:
+        if serving is None:
+            return False, "consult: roaming only, and the UE is not roaming"
+        if serving in partner.plmn_keys():
+            return True, f"consult: roaming only, and the UE roams in its PLMN {serving}"
+        return False, f"consult: roaming only, and the UE's PLMN {serving} is not one of its"
+    if local_count == 0:
+        return True, "consult: when no local match, and nothing local matches"
+    return False, f"consult: when no local match, and {local_count} local EDN(s) match"
+
+
 def select_partners(
     partners: list[PartnerECS], query: ProvisioningQuery, serving: str | None, local_count: int
 ) -> list[PartnerECS]:
-    chosen = []
+    return [p for p in partners if consult_reason(p, query, serving, local_count)[0]]
+
+
+def enabled_partners() -> list[PartnerECS]:
+    """The enabled partners, from the per-process memo every EDGE-4 request reads."""
+    return _enabled_partners.get()
+
+
+def split_redirects(
+    partners: list[PartnerECS], serving: str
+) -> tuple[list[PartnerECS], list[PartnerECS]]:
+    """(partners in redirect mode whose PLMNs hold ``serving``, the others): the first are
+    named to the EEC (redirectedECS) instead of being asked."""
+    redirected, kept = [], []
     for partner in partners:
-        if partner.consult == PartnerECS.CONSULT_ALWAYS:
-            wanted = True
-        elif partner.consult == PartnerECS.CONSULT_ROAMING_ONLY:
-            wanted = serving is not None and serving in partner.plmn_keys()
+        if partner.redirects and serving in partner.plmn_keys():
+            redirected.append(partner)
         else:
-            wanted = local_count == 0
-        if wanted or (partner.ecsp and partner.ecsp in query.ecsp_ids):
-            chosen.append(partner)
-    return chosen
+            kept.append(partner)
+    return redirected, kept
 
 
 @dataclass
@@ -63,7 +91,7 @@ class _Ask:
     future: Future | None = None
 
 
-def _cap(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, Any]]:
+def cap_lifetimes(configs: list[dict[str, Any]], latest: dt.datetime) -> list[dict[str, Any]]:
     """Copies of the configs whose lifeTime is no later than ``latest``; a config whose own
     lifeTime has passed (by now) is left out: an expired lifetime is never handed out."""
     capped = []
@@ -134,7 +162,7 @@ class PartnerSource:
         for ask in asks:
             entry = hits.get(ask.partner.pk)
             if entry is not None:
-                result.edn_configs += _cap(entry.answer, entry.expires_at)
+                result.edn_configs += cap_lifetimes(entry.answer, entry.expires_at)
                 rows.append(
                     audit.entry(
                         RetrievalAudit.OUTBOUND,
@@ -167,11 +195,8 @@ class PartnerSource:
     ) -> list[PartnerECS]:
         """Redirect-mode partners of the serving PLMN go into ``result.redirects`` (and the
         audit) instead of being asked; the partners left to consult are returned."""
-        kept = []
-        for partner in partners:
-            if not (partner.redirects and serving in partner.plmn_keys()):
-                kept.append(partner)
-                continue
+        redirected, kept = split_redirects(partners, serving)
+        for partner in redirected:
             result.redirects.append(partner.redirect_info())
             rows.append(
                 audit.entry(
@@ -327,7 +352,7 @@ class PartnerSource:
             return
         now = timezone.now()
         configs, expires = cache.usable(partner, reply.configs, now)
-        result.edn_configs += _cap(configs, expires or now)
+        result.edn_configs += cap_lifetimes(configs, expires or now)
         row = audit.entry(
             RetrievalAudit.OUTBOUND,
             partner,
@@ -358,7 +383,7 @@ class PartnerSource:
     ) -> None:
         """Answer from the entry that a concurrent identical request has just stored."""
         cache.record_hits([entry])
-        result.edn_configs += _cap(entry.answer, entry.expires_at)
+        result.edn_configs += cap_lifetimes(entry.answer, entry.expires_at)
         rows.append(
             audit.entry(
                 RetrievalAudit.OUTBOUND,
@@ -388,7 +413,7 @@ class PartnerSource:
         if outcome in ("refused", "uncached"):
             # The partner answered the concurrent request; its answer may not be reused later.
             configs = (done or {}).get("configs") or []
-            result.edn_configs += _cap(configs, timezone.now())
+            result.edn_configs += cap_lifetimes(configs, timezone.now())
             rows.append(
                 audit.entry(
                     RetrievalAudit.OUTBOUND,

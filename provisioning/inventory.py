@@ -468,6 +468,25 @@ class Snapshot:
             for ees in (self.eess[pk] for pk in pks)
         ]
 
+    def serving(
+        self, eas_ids: tuple[str, ...], plmns: tuple[str, ...], limit: int, skip: set[int]
+    ) -> list[tuple[Any, bool]]:
+        """Up to ``limit`` EESs serving one of ``eas_ids`` whose pks are not in ``skip``, as
+        ``candidates`` gives them (an explanation's sample of those serving elsewhere): a walk
+        of the applications' sets that stops at ``limit``, not a copy of them."""
+        wanted = set(plmns)
+        found: dict[int, Any] = {}
+        for app in eas_ids:
+            for pk in self.by_app.get(app, ()):
+                if len(found) >= limit:
+                    break
+                if pk not in skip:
+                    found[pk] = self.eess[pk]
+        return [
+            (ees, bool(wanted and not wanted.isdisjoint(self.edn_plmns.get(ees.edn_id, ()))))
+            for ees in found.values()
+        ]
+
 
 def _ids() -> array[int]:
     return array("q")

@@ -49,6 +49,11 @@ def _load_edns_without_area() -> frozenset[int]:
 _edns_without_area = TableMemo([EDN], _load_edns_without_area)
 
 
+def edns_without_area() -> frozenset[int]:
+    """Pks of the EDNs without an area (a per-process memo)."""
+    return _edns_without_area.get()
+
+
 def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
     """EESs that pass every filter but the exact location check (``serves_location``):
     from the process's in-memory index when it is ready, else from the database."""
@@ -58,15 +63,15 @@ def candidates(query: ProvisioningQuery, home_plmns: set[str]) -> list[EES]:
     now = timezone.now()
     only_plmn_edns = not home_plmns & set(query.serving_plmns)
     found = []
-    for ees, in_plmns in snapshot.candidates(
+    for ees, listed in snapshot.candidates(
         location=query.location,
         eas_ids=query.eas_ids,
         plmns=query.serving_plmns,
         only_plmn_edns=only_plmn_edns,
     ):
-        if not (_current(ees, now) and _serves_apps(ees, query)):
+        if not (is_current(ees, now) and serves_apps(ees, query)):
             continue
-        if _in_plmns(ees, in_plmns, query, home_plmns):
+        if in_plmns(ees, listed, query, home_plmns):
             found.append(ees)
     return found
 
@@ -91,20 +96,22 @@ def sql_candidates(query: ProvisioningQuery, home_plmns: set[str], memo: bool = 
         eas_ids=query.eas_ids,
         plmns=query.serving_plmns,
         only_plmn_edns=not home_plmns & set(query.serving_plmns),
-        keep=lambda ees: _current(ees, now) and _serves_apps(ees, query),
+        keep=lambda ees: is_current(ees, now) and serves_apps(ees, query),
     )
-    return [ees for ees in found if _in_plmns(ees, ees.in_plmns, query, home_plmns)]
+    return [ees for ees in found if in_plmns(ees, ees.in_plmns, query, home_plmns)]
 
 
-def _current(ees: EES, now: dt.datetime) -> bool:
+def is_current(ees: EES, now: dt.datetime) -> bool:
+    """Not a registration past its expiry."""
     return ees.expires_at is None or ees.expires_at > now
 
 
-def _serves_apps(ees: EES, query: ProvisioningQuery) -> bool:
+def serves_apps(ees: EES, query: ProvisioningQuery) -> bool:
+    """Serves one of the requested EAS ids, or the request names none."""
     return not query.eas_ids or not set(query.eas_ids).isdisjoint(ees.eas_ids or ())
 
 
-def _in_plmns(ees: EES, listed: bool, query: ProvisioningQuery, home_plmns: set[str]) -> bool:
+def in_plmns(ees: EES, listed: bool, query: ProvisioningQuery, home_plmns: set[str]) -> bool:
     """Whether the EES's EDN serves one of the PLMNs: ``listed`` (it lists one), or with no
     PLMN of its own, the home's."""
     if not query.serving_plmns or listed:

@@ -94,6 +94,7 @@ class EESManager(models.Manager):
         plmns: Sequence[str],
         only_plmn_edns: bool,
         keep: Callable[[Any], bool],
+        limit: int | None = None,
     ) -> list[Any]:
         """The EESs a query may match, each with its EDN (``ees.edn``, no further query) and
         ``ees.in_plmns``: whether its EDN lists one of ``plmns``.  One statement, in no
@@ -105,6 +106,8 @@ class EESManager(models.Manager):
         serving one of ``eas_ids``; without those, with ``only_plmn_edns``, the EESs of the
         EDNs listing one of ``plmns``; else every EES.  ``keep`` is checked on each EES before
         its EDN is built (expiry, say: checked in Python, the SQL never depends on the clock).
+        ``limit``: at most that many rows, the lowest ids (an explanation's sample of the EESs
+        serving an application elsewhere), before ``keep``.
         """
         inventory = _inventory(self.model)
         ees_rows, edn_rows = inventory.ees_rows, inventory.edn_rows
@@ -160,6 +163,9 @@ class EESManager(models.Manager):
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
+        if limit is not None:
+            sql += " ORDER BY e.id LIMIT %s"
+            where_params.append(limit)
         rows = select(sql, select_params + where_params)
         edns: dict[int, Any] = {}
         found = []

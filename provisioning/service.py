@@ -58,19 +58,22 @@ def _merge(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[di
     return merged
 
 
-def provision(
-    query: ProvisioningQuery,
-    forwarded: dict[str, Any] | None = None,
-    offline: bool = False,
-    redirect: bool = False,
-) -> ProvisioningAnswer:
-    """Match ``query`` locally, then ask every registered source.
+@dataclass(frozen=True)
+class Prepared:
+    """A request made ready for matching: the query with what the roaming resolver learnt,
+    the body to forward, and the ECS's home PLMNs and provisioning lifetime."""
 
-    ``forwarded``: the request's filters in 3GPP form (an ECSServProvReq's members), for
-    sources that pass them on (a partner ECS). ``offline``: sources answer only from what is
-    at hand (no network), as when evaluating subscriptions. ``redirect``: the answer may send
-    the EEC to another ECS (``redirectedECS``: EDGE-4 and its notifications).
-    """
+    query: ProvisioningQuery
+    body: dict[str, Any]
+    home_plmns: set[str]
+    serving_plmn: dict[str, Any] | None
+    lifetime: dt.datetime
+
+
+def prepare(
+    query: ProvisioningQuery, forwarded: dict[str, Any] | None = None, offline: bool = False
+) -> Prepared:
+    """Resolve the UE's roaming status once and fold it into the query (see ``provision``)."""
     config = ECSConfiguration.current()
     home = config.home_plmn_keys()
     body = forwarded or {}
@@ -88,21 +91,29 @@ def provision(
             query = replace(query, location=location)
             body = {**body, "locInf": status.location_info}
     lifetime = timezone.now() + dt.timedelta(seconds=config.provisioning_lifetime)
-    local = datamodel.edn_config_infos(matching.match(query, home), lifetime)
+    return Prepared(query, body, home, status.serving_plmn, lifetime)
+
+
+def source_context(
+    prepared: Prepared, local_count: int, offline: bool, redirect: bool
+) -> sources.SourceContext:
+    return sources.SourceContext(
+        body=prepared.body,
+        home_plmns=prepared.home_plmns,
+        local_match_count=local_count,
+        offline=offline,
+        serving_plmn=prepared.serving_plmn,
+        redirect_allowed=redirect,
+    )
+
+
+def combine(local: list[dict[str, Any]], results: list[sources.SourceResult]) -> ProvisioningAnswer:
+    """The answer from our EDNConfigInfo objects and the other sources' results."""
     remote: list[dict[str, Any]] = []
     redirects: list[dict[str, Any]] = []
     unavailable = False
     retry_after: int | None = None
-    context = sources.SourceContext(
-        body=body,
-        home_plmns=home,
-        local_match_count=len(local),
-        offline=offline,
-        serving_plmn=status.serving_plmn,
-        redirect_allowed=redirect,
-    )
-    for source in sources.registered():
-        result = source.gather(query, context)
+    for result in results:
         remote.extend(result.edn_configs)
         redirects.extend(r for r in result.redirects if r not in redirects)
         unavailable = unavailable or result.unavailable
@@ -114,3 +125,27 @@ def provision(
     if unavailable:
         return ProvisioningAnswer(503, retry_after=retry_after or 5)
     return ProvisioningAnswer(204)
+
+
+def provision(
+    query: ProvisioningQuery,
+    forwarded: dict[str, Any] | None = None,
+    offline: bool = False,
+    redirect: bool = False,
+) -> ProvisioningAnswer:
+    """Match ``query`` locally, then ask every registered source.
+
+    ``forwarded``: the request's filters in 3GPP form (an ECSServProvReq's members), for
+    sources that pass them on (a partner ECS). ``offline``: sources answer only from what is
+    at hand (no network), as when evaluating subscriptions. ``redirect``: the answer may send
+    the EEC to another ECS (``redirectedECS``: EDGE-4 and its notifications).
+    ``provisioning.explain`` takes the same steps (``prepare``, ``matching.match``,
+    ``combine``) without side effects.
+    """
+    prepared = prepare(query, forwarded, offline)
+    local = datamodel.edn_config_infos(
+        matching.match(prepared.query, prepared.home_plmns), prepared.lifetime
+    )
+    context = source_context(prepared, len(local), offline, redirect)
+    results = [source.gather(prepared.query, context) for source in sources.registered()]
+    return combine(local, results)
