@@ -15,6 +15,7 @@ import copy
 import itertools
 import json
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
@@ -32,6 +33,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from ecscore import schemas
 from ecscore.admin_filters import ExpiryFilter
 
+from . import admin_explain
 from .datamodel import FIELD_TO_MEMBER
 from .models import (
     COMMON_29122,
@@ -515,6 +517,15 @@ class EESAdmin(OAMAdmin):
         "Registration (EDGE-6)",
         {"fields": ("source", "registration_id", "expires_at", "pretty_registered_profile")},
     )
+
+    def get_urls(self) -> list:
+        # "Why this answer" lives beside the EES list (admin/provisioning/ees/explain/).
+        explain = path(
+            "explain/",
+            self.admin_site.admin_view(partial(admin_explain.explain_view, self.admin_site, self)),
+            name="provisioning_ees_explain",
+        )
+        return [explain, *super().get_urls()]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)

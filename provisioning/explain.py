@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from ecscore import schemas
+from ecscore.middleware import current_request_id
 
 from . import datamodel, inventory, matching, service, sources
 from .models import EES, EDNPlmn
@@ -101,6 +102,8 @@ def explain(body: dict[str, Any], *, ask_partners: bool = False) -> dict[str, An
     shown.sort(key=lambda v: (v["verdict"] != "admitted", v.get("position") or 0, v["eesId"]))
     answer_body = answer.body()
     return {
+        # Dry-run audit rows, if any, carry it.
+        "requestId": current_request_id(),
         "request": body,
         "query": _query_json(query),
         "roaming": {

@@ -492,6 +492,8 @@ class AuditSerializer(serializers.Serializer):
     cache = serializers.CharField(read_only=True, allow_null=True)
     latencyMs = serializers.FloatField(read_only=True)
     failed = serializers.BooleanField(read_only=True)
+    # An explanation's call ("why this answer"), not traffic: neither hit nor miss.
+    dryRun = serializers.BooleanField(read_only=True)
 
     def to_representation(self, instance: RetrievalAudit) -> dict[str, Any]:
         return {"id": instance.pk, **audit_json(instance)}

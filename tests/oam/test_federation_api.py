@@ -314,7 +314,7 @@ class TestAudit(base.List, base.Get, base.Filters):
         assert [r["requestId"] for r in results] == ["req-2", "req-1", "req-0"]
         assert set(results[0]) == {
             "id", "at", "direction", "partner", "requestId", "query", "decision", "reason",
-            "status", "ednCount", "cache", "latencyMs", "failed",
+            "status", "ednCount", "cache", "latencyMs", "failed", "dryRun",
         }  # fmt: skip
 
     def test_the_audit_is_read_only(self, reader, writer):

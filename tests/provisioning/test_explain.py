@@ -14,6 +14,8 @@ from cachalot.api import invalidate as cachalot_invalidate
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provisioning import explain
 from tests.builders import (
@@ -31,6 +33,7 @@ from tests.builders import (
     ue_at,
 )
 from tests.conftest import clear_cache
+from tests.provisioning.test_matching_properties import asks, build, request_body, worlds
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +223,117 @@ def test_the_explanation_examines_the_location_not_the_whole_table():
     assert len(elsewhere) == explain.ELSEWHERE
     assert result["considered"] == 5 + explain.ELSEWHERE
     assert admitted(result) == ["ees-0000-1", "ees-0000-3"] == admitted(first)
+
+
+# --- agreement with EDGE-4 on random small inventories (the matching properties' worlds) ---
+
+
+def _agrees(client, body: dict) -> None:
+    from tests.builders import EDGE4_REQUEST, post_json
+
+    result = run(body)
+    response = post_json(client, EDGE4_REQUEST, body)
+    assert response.status_code in (200, 204), response.content
+    assert admitted(result) == answered(result) == ees_ids(response), body
+    assert result["answer"]["status"] == response.status_code
+    for row in result["eess"]:
+        assert row["rule"] != "changed", row
+        failed = [c for c in row["checks"] if c["kind"] == "filter" and not c["passed"]]
+        # Admitted: no filter fails; excluded: the first failing filter is the verdict.
+        assert (row["verdict"] == "admitted") == (not failed), row
+        if failed:
+            assert row["rule"] == failed[0]["rule"]
+    wanted = set(result["query"]["easIds"])
+    if wanted and result["query"]["location"]["keys"] + result["query"]["location"]["points"]:
+        # Small worlds: every EES serving a requested application is considered.
+        from provisioning.models import EES
+
+        serving = {e.ees_id for e in EES.objects.all() if wanted & set(e.eas_ids)}
+        assert serving <= {row["eesId"] for row in result["eess"]}
+
+
+def _property_settings(examples: int):
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=os.environ.get("ECS_PROPERTY_RANDOM") != "1",
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+@_property_settings(30)
+@given(world=worlds, requests=st.lists(asks, min_size=1, max_size=4))
+def test_the_admitted_eess_are_exactly_edge4s_answer_sql(client, world, requests):
+    from provisioning.models import EDN
+
+    try:
+        build(world)
+        for ask in requests:
+            _agrees(client, request_body(ask))
+    finally:
+        EDN.objects.all().delete()
+
+
+@_property_settings(15)
+@given(world=worlds, requests=st.lists(asks, min_size=1, max_size=4))
+@pytest.mark.django_db(transaction=True)
+def test_the_admitted_eess_are_exactly_edge4s_answer_in_memory_index(client, world, requests):
+    """Outside a transaction both answer from the in-memory index (``Snapshot``)."""
+    from provisioning import inventory
+    from provisioning.models import EDN
+
+    inventory.index.reset()
+    try:
+        build(world)
+        assert inventory.index.wait_built() is not None
+        for ask in requests:
+            _agrees(client, request_body(ask))
+    finally:
+        EDN.objects.all().delete()
+        inventory.index.reset()
+
+
+# --- manage.py ecs_explain ---------------------------------------------------------------
+
+
+def test_the_command_prints_the_explanation_as_json(city, tmp_path):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    path = tmp_path / "request.json"
+    body = edge4_request(eas_ids=[GAME], loc=ue_at(tai("0001")))
+    path.write_text(json.dumps(body))
+    out = io.StringIO()
+    call_command("ecs_explain", str(path), stdout=out)
+    printed = json.loads(out.getvalue())
+    assert printed["answer"]["status"] == 200
+    assert verdicts(printed) == verdicts(run(body))
+    assert printed["requestId"]
+
+
+def test_the_command_reads_stdin_and_refuses_what_edge4_refuses(city, monkeypatch):
+    import io
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    body = edge4_request(eas_ids=[GAME], loc=ue_at(tai("0002")))
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(body)))
+    out = io.StringIO()
+    call_command("ecs_explain", "-", stdout=out)
+    assert admitted(json.loads(out.getvalue())) == ["ees-south-game"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"acProfs": 1})))
+    with pytest.raises(CommandError, match="/eecId: is required"):
+        call_command("ecs_explain", "-", stdout=io.StringIO())
+    monkeypatch.setattr("sys.stdin", io.StringIO("{not json"))
+    with pytest.raises(CommandError, match="not JSON"):
+        call_command("ecs_explain", "-", stdout=io.StringIO())

@@ -52,6 +52,7 @@ def as_json(row: RetrievalAudit) -> dict[str, Any]:
         "cache": row.cache or None,
         "latencyMs": row.latency_ms,
         "failed": row.failed,
+        "dryRun": row.dry_run,
     }
 
 
