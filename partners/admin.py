@@ -469,6 +469,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         filterset_filter(RetrievalAuditFilterSet, "partner", lookups=_partner_ids),
         OutcomeFilter,
         "cache",
+        "dry_run",  # an explanation's calls ("why this answer"), apart from traffic
         PeriodFilter,
         ("at", admin.DateFieldListFilter),
     )
@@ -487,6 +488,7 @@ class RetrievalAuditAdmin(ReadOnlyAdmin):
         "cache",
         "latency_ms",
         "failed",
+        "dry_run",
         "pretty_query",
     )
     readonly_fields = fields

@@ -337,3 +337,26 @@ def test_the_command_reads_stdin_and_refuses_what_edge4_refuses(city, monkeypatc
     monkeypatch.setattr("sys.stdin", io.StringIO("{not json"))
     with pytest.raises(CommandError, match="not JSON"):
         call_command("ecs_explain", "-", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_from_the_in_memory_index_too_only_the_location_and_a_sample_are_examined():
+    from provisioning import inventory
+    from provisioning.models import EDN
+
+    inventory.index.reset()
+    try:
+        configure_ecs(home=(HOME,))
+        body = edge4_request(eas_ids=[GAME], loc=ue_at(tai("0000")), plmns=[HOME])
+        _located_inventory(20)
+        assert inventory.index.wait_built() is not None
+        small, _ = _explained_queries(body)
+        _located_inventory(50, start=20)
+        inventory.index.current()  # caught up with the new rows
+        large, result = _explained_queries(body)
+        assert large == small
+        assert result["considered"] == 5 + explain.ELSEWHERE
+        assert admitted(result) == ["ees-0000-1", "ees-0000-3"]
+    finally:
+        EDN.objects.all().delete()
+        inventory.index.reset()
