@@ -25,8 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from ecscore import editors
 from ecscore.admin_filters import ExpiryFilter
-from provisioning.admin import PLMN_EXAMPLE, OAMAdmin, check_plmn_list
+from provisioning.admin import PLMN_LIST_EDITOR, OAMAdmin, check_plmn_list
+from provisioning.models import COMMON_29571
 
 from . import breaker, cache, retrieval
 from .audit import OUTCOMES, PERIODS
@@ -153,7 +155,10 @@ def _credential_state(value: str) -> str:
 class PartnerECSAdmin(OAMAdmin):
     form = PartnerECSForm
     json_checks = {"plmns": check_plmn_list}
-    json_examples = {"plmns": PLMN_EXAMPLE}
+    json_editors = {
+        "plmns": PLMN_LIST_EDITOR,
+        "redirect_snssai": editors.editor_schema(COMMON_29571, "Snssai"),
+    }
     readonly_fields = ("outbound_credential", "related")
     status_fieldset = ("Status", {"fields": ("outbound_credential", "related")})
     list_display = (
@@ -260,7 +265,12 @@ class AuthorizationPolicyAdmin(OAMAdmin):
     search_fields = ("policy_id", "partner__partner_id")
     list_select_related = ("partner",)
     json_checks = {"serving_plmns": check_plmn_list}
-    json_examples = {"serving_plmns": PLMN_EXAMPLE, "eas_ids": '["*"]'}
+    json_editors = {
+        "serving_plmns": PLMN_LIST_EDITOR,
+        "eas_ids": editors.strings("EAS id", f"{ANY} (any)"),
+        "ecsps": editors.strings("ECSP"),
+        "dnns": editors.strings("DNN", "edge.example"),
+    }
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # A new policy is written to let a partner ask: any EAS id unless narrowed, as the

@@ -29,7 +29,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from ecscore import schemas
+from ecscore import editors, schemas
 from ecscore.admin_filters import ExpiryFilter
 
 from .datamodel import FIELD_TO_MEMBER
@@ -39,7 +39,6 @@ from .models import (
     EDGE4,
     EDN,
     EES,
-    ENDPOINT_EXAMPLE,
     AreaCoordinates,
     ECSConfiguration,
     EECSubscription,
@@ -145,6 +144,9 @@ JSON_TYPES = {
     "boolean": "true or false",
 }
 PLMN_EXAMPLE = '[{"mcc": "001", "mnc": "01"}]'
+#: The editors' forms (ecscore.editors), drawn from the schemas the APIs validate with.
+PLMN_LIST_EDITOR = editors.list_of(editors.editor_schema(COMMON_29571, "PlmnId"))
+AREA_EDITOR = editors.editor_schema(COMMON_29122, "LocationArea5G")
 AREA_EXAMPLE = '{"nwAreaInfo": {"tais": [{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "00A1"}]}}'
 
 
@@ -280,17 +282,30 @@ class OAMAdmin(SimpleHistoryAdmin):
     json_checks: dict[str, Check] = {}
     #: field name -> placeholder example shown in an empty JSON box.
     json_examples: dict[str, str] = {}
+    #: field name -> the form its editor draws (``ecscore.editors``); a JSON field without
+    #: one is edited as text.
+    json_editors: dict[str, dict[str, Any]] = {}
     #: fields left out of the History "Changes" column (timestamps every save moves).
     history_unlisted = ("updated",)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, models.JSONField):
-            attrs = {}
-            if db_field.name in self.json_examples:
-                attrs["placeholder"] = self.json_examples[db_field.name]
-            kwargs["form_class"] = JSONTextField
-            kwargs["widget"] = PrettyJSONWidget(attrs=attrs)
             kwargs["blank_value"] = None if db_field.null else db_field.get_default()
+            if db_field.name in self.json_editors:
+                # The field's label and help text say what the editor's own title would.
+                schema = {
+                    key: value
+                    for key, value in self.json_editors[db_field.name].items()
+                    if key not in ("title", "help_text")
+                }
+                kwargs["form_class"] = editors.EditorField
+                kwargs["schema"] = schema
+            else:
+                attrs = {}
+                if db_field.name in self.json_examples:
+                    attrs["placeholder"] = self.json_examples[db_field.name]
+                kwargs["form_class"] = JSONTextField
+                kwargs["widget"] = PrettyJSONWidget(attrs=attrs)
             check = self.json_checks.get(db_field.name)
             if check is not None:
                 kwargs["validators"] = [as_validator(check)]
@@ -334,7 +349,7 @@ class OAMAdmin(SimpleHistoryAdmin):
 class ECSConfigurationAdmin(OAMAdmin):
     list_display = ("ecs_id", "ecsp", "home_plmn_list", "provisioning_lifetime", "updated")
     json_checks = {"home_plmns": check_plmn_list}
-    json_examples = {"home_plmns": PLMN_EXAMPLE}
+    json_editors = {"home_plmns": PLMN_LIST_EDITOR}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not ECSConfiguration.objects.exists()
@@ -395,7 +410,7 @@ class EDNAdmin(OAMAdmin):
     search_help_text = "Search by EDN id, DNN, PLMN served (e.g. 001-01) or EES id."
     readonly_fields = ("has_area", "serves_home", "created", "updated", "ees_actions")
     json_checks = {"edn_topo_srv_area": check_area, "plmns": check_plmn_list}
-    json_examples = {"edn_topo_srv_area": AREA_EXAMPLE, "plmns": PLMN_EXAMPLE}
+    json_editors = {"edn_topo_srv_area": AREA_EDITOR, "plmns": PLMN_LIST_EDITOR}
     inlines = [EESInline]
     fieldsets = (
         (None, {"fields": ("edn_id", "dnn", ("snssai_sst", "snssai_sd"))}),
@@ -494,12 +509,13 @@ class EESAdmin(OAMAdmin):
         "end_pt": check_endpoint,
         "svc_area": check_area,
     }
-    json_examples = {
-        "end_pt": ENDPOINT_EXAMPLE,
-        "eas_ids": '["com.example.game"]',
-        "svc_area": AREA_EXAMPLE,
-        "ees_svc_cont_supp": '["EEC_INITIATED", "SOURCE_EAS_DECIDED"]',
-        "ees_auth_methods": '["TLS_CLIENT_SERVER_CERTIFICATE"]',
+    # Each member as 3GPP's EESInfo defines it; the EAS ids with an example.
+    json_editors = {
+        **{
+            field: editors.member_schema(EDGE4, "EESInfo", FIELD_TO_MEMBER[field])
+            for field in json_checks
+        },
+        "eas_ids": editors.strings("EAS id", "com.example.game"),
     }
     fieldsets = (
         (None, {"fields": ("ees_id", "edn", "end_pt", "ecsp_info", "eec_reg_conf")}),

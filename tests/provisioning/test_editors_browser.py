@@ -1,0 +1,97 @@
+"""The schema-driven editors in a real browser (Debian chromium through Playwright): an EES
+added by picking and filling fields, never typing JSON; a typo'd enumerated value that the
+API accepts (3GPP leaves the list open) refused by the form, with the value it meant offered.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from provisioning.models import EES
+from tests.builders import make_edn
+
+pytestmark = pytest.mark.browser
+
+#: Set ECS_EDITOR_SCREENSHOT=path.png to save the filled EES editor (docs/img/ees-editor.png).
+SCREENSHOT = os.environ.get("ECS_EDITOR_SCREENSHOT", "")
+
+
+def editor(page: Page, field: str) -> Locator:
+    return page.locator(f"#id_{field}_jsonform")
+
+
+def control(page: Page, field: str, *path: object) -> Locator:
+    """The editor's input or select for one member, by its place in the 3GPP value."""
+    name = "§".join(["rjf", *map(str, path)])
+    return editor(page, field).locator(f"[name='{name}']")
+
+
+def add_item(box: Locator) -> None:
+    box.get_by_role("button", name="Add item").last.click()
+
+
+def save(page: Page) -> None:
+    page.locator("input[name=_save]").click()
+    page.wait_for_load_state()
+
+
+def test_an_ees_is_added_through_the_editors_without_typing_json(admin_page: Page):
+    page = admin_page
+    edn = make_edn(edn_id="edn-berlin")
+    page.goto(f"/admin/provisioning/ees/add/?edn={edn.pk}")
+    page.fill("#id_ees_id", "ees-berlin-1")
+
+    # EndPoint is a choice of one of its members: an FQDN here.
+    editor(page, "end_pt").locator("select.rjf-oneof-selector-input").select_option(label="FQDN")
+    control(page, "end_pt", "fqdn").fill("ees-berlin-1.example.org")
+
+    eas = editor(page, "eas_ids")
+    add_item(eas)
+    add_item(eas)
+    control(page, "eas_ids", 0).fill("com.example.game")
+    control(page, "eas_ids", 1).fill("com.example.video")
+
+    # The service area: one TAI (PLMN and TAC in their own fields) and a point on the map.
+    tais = editor(page, "svc_area").locator(".rjf-form-group").filter(has_text="TAIs").last
+    add_item(tais)
+    control(page, "svc_area", "nwAreaInfo", "tais", 0, "plmnId", "mcc").fill("262")
+    control(page, "svc_area", "nwAreaInfo", "tais", 0, "plmnId", "mnc").fill("01")
+    control(page, "svc_area", "nwAreaInfo", "tais", 0, "tac").fill("00A1")
+    areas = editor(page, "svc_area").locator(".rjf-form-group").filter(has_text="Geographic areas")
+    add_item(areas.last)
+    shape = editor(page, "svc_area").locator("select.rjf-oneof-selector-input").first
+    shape.select_option(label="Point")
+    control(page, "svc_area", "geographicAreas", 0, "point", "lat").fill("52.52")
+    control(page, "svc_area", "geographicAreas", 0, "point", "lon").fill("13.405")
+
+    # ACR scenarios and authentication methods from 3GPP's lists.
+    add_item(editor(page, "ees_svc_cont_supp"))
+    control(page, "ees_svc_cont_supp", 0).select_option("EEC_INITIATED")
+    add_item(editor(page, "ees_auth_methods"))
+    control(page, "ees_auth_methods", 0).select_option("TLS_WITH_AKMA")
+    if SCREENSHOT:
+        page.locator("#content").screenshot(path=SCREENSHOT)
+    save(page)
+
+    expect(page.locator(".messagelist .success")).to_contain_text("ees-berlin-1")
+    ees = EES.objects.get(ees_id="ees-berlin-1")
+    assert ees.edn == edn
+    assert ees.end_pt == {"fqdn": "ees-berlin-1.example.org"}
+    assert ees.eas_ids == ["com.example.game", "com.example.video"]
+    assert ees.svc_area == {
+        "nwAreaInfo": {"tais": [{"plmnId": {"mcc": "262", "mnc": "01"}, "tac": "00A1"}]},
+        "geographicAreas": [{"shape": "POINT", "point": {"lat": 52.52, "lon": 13.405}}],
+    }
+    assert ees.ees_svc_cont_supp == ["EEC_INITIATED"]
+    assert ees.ees_auth_methods == ["TLS_WITH_AKMA"]
+    # Nothing the engineer left alone was written: no empty lists, strings or objects.
+    assert ees.app_group_ids == [] and ees.dnais == [] and ees.eas_bundle_infos == []
+
+    # Opened again, the editor shows what was saved, field by field.
+    page.goto(f"/admin/provisioning/ees/{ees.pk}/change/")
+    expect(control(page, "svc_area", "nwAreaInfo", "tais", 0, "tac")).to_have_value("00A1")
+    expect(control(page, "end_pt", "fqdn")).to_have_value("ees-berlin-1.example.org")
+    expect(control(page, "ees_svc_cont_supp", 0)).to_have_value("EEC_INITIATED")
