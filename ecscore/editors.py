@@ -12,12 +12,18 @@ choice of shapes whose points are latitude and longitude fields.
 release may add values, and the APIs accept them). The editor offers the known values in a
 list plus an explicit "other value", which it sends as ``{"__other__": "..."}``.
 ``EditorField`` turns the editor's answer back into the 3GPP value: an "other" becomes the
-plain string, kept as typed; a plain string that is not a known value (a typo, or a value
-written without the editor) is refused, naming the value the engineer most likely meant.
-That check is the form's alone: the APIs and the configuration file accept any string, as
-3GPP says; everything else is validated by the model's own checks, as the APIs validate it.
+plain string, kept as typed; a plain string that is not a known value is refused, naming the
+value the engineer most likely meant. A stored value 3GPP does not list (written by the API
+or the file) is shown as an "other value", so it is kept when the form is saved -- unless it
+looks like the typo of a listed one (``TYPO_LIKENESS``: ``EEC_INITATED``), which is shown as
+it is and refused on save until the engineer picks the value meant or makes it an "other
+value" (for that save; the form asks again the next time). That check is the form's alone:
+the APIs and the configuration file accept any string, as 3GPP says; everything else is
+validated by the model's own checks, as the APIs validate it.
+
 The editor's empty fields ("", null, [] and {} it fills in for every member it draws) are
-dropped, so an untouched optional member is absent, as 3GPP wants it.
+dropped where 3GPP makes the member optional, so an untouched member is absent; an empty
+required member or list entry is kept, for the model to name.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ OTHER = "__other__"
 OTHER_TITLE = "other value (3GPP leaves the list open)"
 #: Marks, in an editor schema, an open enumeration and its known values (the editor ignores it).
 KNOWN = "x-known"
+#: The members 3GPP requires of an object: kept when empty, so that the model says so. (Not
+#: django-jsonform's "required", which would stop the browser from sending the form.)
+REQUIRED = "x-required"
 
 #: Placeholders where 3GPP's format is easy to get wrong (its examples, where it has one).
 PLACEHOLDERS = {
@@ -200,8 +209,8 @@ class _Translator:
             if "maxItems" in node:
                 result["maxItems"] = node["maxItems"]
         elif node.get("type") == "object" or "properties" in node:
-            result = {"type": "object", "keys": {}}
             required = node.get("required", [])
+            result = {"type": "object", "keys": {}, REQUIRED: list(required)}
             members = sorted(node.get("properties", {}).items(), key=lambda m: m[0] not in required)
             for member, schema in members:  # what 3GPP requires first (a TAI's PLMN, TAC)
                 translated = self.node(schema, file_, seen, member)
@@ -218,6 +227,7 @@ class _Translator:
             return None
         if "properties" in result:  # from merged(): django-jsonform's own word is "keys"
             required = result.pop("required", [])
+            result[REQUIRED] = required
             result["keys"] = dict(
                 sorted(result.pop("properties").items(), key=lambda m: m[0] not in required)
             )
@@ -351,18 +361,48 @@ def from_editor(value: Any, schema: dict[str, Any] | None, path: list[Any], prob
         schema = _branch(schema, value)
     if isinstance(value, dict):
         keys = (schema or {}).get("keys", {})
+        required = (schema or {}).get(REQUIRED, [])
         cleaned = {}
         for key, member in value.items():
             member = from_editor(member, keys.get(key), [*path, key], problems)
-            if not _empty(member):
+            # The editor sends every member it draws; an untouched optional one is absent.
+            # A member it does not draw was not written by it: kept, for the model to judge.
+            if not (key in keys and key not in required and _empty(member)):
                 cleaned[key] = member
         return cleaned
     if isinstance(value, list):
+        # Entries are the engineer's own (the editor adds none unasked): kept as they are.
         item = (schema or {}).get("items")
-        cleaned_items = [from_editor(v, item, [*path, i], problems) for i, v in enumerate(value)]
-        return [v for v in cleaned_items if not _empty(v)]
-    if isinstance(value, str):
-        return value.strip()
+        return [from_editor(v, item, [*path, i], problems) for i, v in enumerate(value)]
+    return value
+
+
+#: How like a known value an unknown one must be to be taken for its typo (difflib's ratio:
+#: "EEC_INITATED" is 0.96 like "EEC_INITIATED", "TLS_WITH_AKAM" 0.92 like "TLS_WITH_AKMA").
+TYPO_LIKENESS = 0.85
+
+
+def looks_like_typo(value: str, known: list[str]) -> bool:
+    return bool(difflib.get_close_matches(value, known, n=1, cutoff=TYPO_LIKENESS))
+
+
+def to_editor(value: Any, schema: dict[str, Any] | None) -> Any:
+    """``value`` as the editor shows it: a stored value 3GPP does not list is an "other
+    value" (the API took it, 3GPP allows it) -- unless it looks like the typo of a listed
+    one, which stays a plain value, so that saving the form asks which was meant."""
+    schema = schema or {}
+    if KNOWN in schema:
+        known = schema[KNOWN]
+        if isinstance(value, str) and value not in known and not looks_like_typo(value, known):
+            return {OTHER: value}
+        return value
+    if "oneOf" in schema:
+        schema = _branch(schema, value) or {}
+    if isinstance(value, dict):
+        keys = schema.get("keys", {})
+        return {key: to_editor(member, keys.get(key)) for key, member in value.items()}
+    if isinstance(value, list):
+        return [to_editor(item, schema.get("items")) for item in value]
     return value
 
 
@@ -375,6 +415,20 @@ def unknown_value_message(label: str, path: list[Any], value: str, known: list[s
         f'Pick a value from the list, or choose "{OTHER_TITLE}" to keep a value that a '
         "later 3GPP release added."
     )
+
+
+def _decode_error(value: Any) -> ValidationError | None:
+    """Text that is not JSON (sent without the editor): where the parser stopped."""
+    try:
+        json.loads(value)
+    except (TypeError, json.JSONDecodeError) as error:
+        if isinstance(error, json.JSONDecodeError):
+            return ValidationError(
+                "Not valid JSON: %(reason)s at line %(line)d, column %(column)d.",
+                code="invalid",
+                params={"reason": error.msg, "line": error.lineno, "column": error.colno},
+            )
+    return None
 
 
 class EditorField(forms.JSONField):
@@ -396,7 +450,10 @@ class EditorField(forms.JSONField):
             return value
         if isinstance(value, str) and not value.strip():
             return copy.deepcopy(self.blank_value)
-        converted = super().to_python(value)
+        try:
+            converted = super().to_python(value)
+        except ValidationError as error:
+            raise _decode_error(value) or error from error
         problems: list = []
         converted = from_editor(converted, self.schema, [], problems)
         if problems:
@@ -413,4 +470,4 @@ class EditorField(forms.JSONField):
             return json.dumps(None)
         if value is None:
             value = copy.deepcopy(self.blank_value)
-        return json.dumps(value, ensure_ascii=False, cls=self.encoder)
+        return json.dumps(to_editor(value, self.schema), ensure_ascii=False, cls=self.encoder)

@@ -95,3 +95,56 @@ def test_an_ees_is_added_through_the_editors_without_typing_json(admin_page: Pag
     expect(control(page, "svc_area", "nwAreaInfo", "tais", 0, "tac")).to_have_value("00A1")
     expect(control(page, "end_pt", "fqdn")).to_have_value("ees-berlin-1.example.org")
     expect(control(page, "ees_svc_cont_supp", 0)).to_have_value("EEC_INITIATED")
+
+
+def test_a_typo_the_api_accepts_is_refused_by_the_form_until_picked_or_kept_as_other(
+    admin_page: Page, live_server
+):
+    from oam.models import OAMToken
+    from tests.oam.base import make_user
+
+    make_edn(edn_id="edn-berlin")
+    _, key = OAMToken.objects.issue(make_user("inventory-sync", "operator"))
+    # 3GPP leaves ACR scenarios open, so the API takes a value it does not know, typo or not.
+    answer = admin_page.request.post(
+        live_server.url + "/api/oam/v1/eess/",
+        headers={"Authorization": f"Token {key}"},
+        data={
+            "edn": "edn-berlin",
+            "eesId": "ees-typo",
+            "endPt": {"uri": "https://ees-typo.example/eees"},
+            "eecRegConf": False,
+            "eesSvcContSupp": ["EEC_INITATED"],
+        },
+    )
+    assert answer.status == 201, answer.text()
+    ees = EES.objects.get(ees_id="ees-typo")
+    assert ees.ees_svc_cont_supp == ["EEC_INITATED"]
+
+    page = admin_page
+    page.goto(f"/admin/provisioning/ees/{ees.pk}/change/")
+    save(page)
+    errors = page.locator(".field-ees_svc_cont_supp .errorlist")
+    expect(errors).to_contain_text('"EEC_INITATED" is not a value 3GPP defines')
+    expect(errors).to_contain_text('Did you mean "EEC_INITIATED"?')
+    ees.refresh_from_db()
+    assert ees.ees_svc_cont_supp == ["EEC_INITATED"]  # nothing written
+
+    # The engineer picks the value meant, and adds one 3GPP does not list, deliberately.
+    control(page, "ees_svc_cont_supp", 0).select_option("EEC_INITIATED")
+    add_item(editor(page, "ees_svc_cont_supp"))
+    other = editor(page, "ees_svc_cont_supp").locator("select.rjf-oneof-selector-input").last
+    other.select_option(label="other value (3GPP leaves the list open)")
+    control(page, "ees_svc_cont_supp", 1, "__other__").fill("EEC_RELEASE_20_MODE")
+    save(page)
+    expect(page.locator(".messagelist .success")).to_contain_text("ees-typo")
+    ees.refresh_from_db()
+    assert ees.ees_svc_cont_supp == ["EEC_INITIATED", "EEC_RELEASE_20_MODE"]
+
+    # Opened again, the deliberate value shows as an "other value", and saves as it is.
+    page.goto(f"/admin/provisioning/ees/{ees.pk}/change/")
+    expect(control(page, "ees_svc_cont_supp", 1, "__other__")).to_have_value("EEC_RELEASE_20_MODE")
+    save(page)
+    expect(page.locator(".messagelist .success")).to_contain_text("ees-typo")
+    ees.refresh_from_db()
+    assert ees.ees_svc_cont_supp == ["EEC_INITIATED", "EEC_RELEASE_20_MODE"]
