@@ -369,7 +369,10 @@ def from_editor(value: Any, schema: dict[str, Any] | None, path: list[Any], prob
             # A member it does not draw was not written by it: kept, for the model to judge.
             if not (key in keys and key not in required and _empty(member)):
                 cleaned[key] = member
-        return cleaned
+        # Nothing filled in at all (a required SST left empty in an untouched S-NSSAI): the
+        # object was not written; its parent, or the field, decides what nothing means.
+        untouched = all(key in keys and _empty(member) for key, member in cleaned.items())
+        return {} if untouched else cleaned
     if isinstance(value, list):
         # Entries are the engineer's own (the editor adds none unasked): kept as they are.
         item = (schema or {}).get("items")

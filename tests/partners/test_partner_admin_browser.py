@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from partners.models import PartnerECS, ProvisioningCacheEntry, RetrievalAudit, hash_token
+from tests.browser import add_plmn
 from tests.builders import make_partner
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,7 @@ def test_adding_a_partner_shows_its_inbound_token_once(admin_page: Page):
     page.goto("/admin/partners/partnerecs/add/")
     page.fill("#id_partner_id", "ecs.new-partner.example")
     page.fill("#id_api_root", "https://ecs.new-partner.example")
-    page.fill("#id_plmns", '[{"mcc": "002", "mnc": "02"}]')
+    add_plmn(page, "plmns", "002", "02")
     page.locator("input[name=_save]").click()
     token_box = page.locator("#inbound-token")
     expect(token_box).to_be_visible()

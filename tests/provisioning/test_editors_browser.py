@@ -8,29 +8,16 @@ from __future__ import annotations
 import os
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from provisioning.models import EES
+from tests.browser import add_item, control, editor, editor_list
 from tests.builders import make_edn
 
 pytestmark = pytest.mark.browser
 
 #: Set ECS_EDITOR_SCREENSHOT=path.png to save the filled EES editor (docs/img/ees-editor.png).
 SCREENSHOT = os.environ.get("ECS_EDITOR_SCREENSHOT", "")
-
-
-def editor(page: Page, field: str) -> Locator:
-    return page.locator(f"#id_{field}_jsonform")
-
-
-def control(page: Page, field: str, *path: object) -> Locator:
-    """The editor's input or select for one member, by its place in the 3GPP value."""
-    name = "§".join(["rjf", *map(str, path)])
-    return editor(page, field).locator(f"[name='{name}']")
-
-
-def add_item(box: Locator) -> None:
-    box.get_by_role("button", name="Add item").last.click()
 
 
 def save(page: Page) -> None:
@@ -55,13 +42,11 @@ def test_an_ees_is_added_through_the_editors_without_typing_json(admin_page: Pag
     control(page, "eas_ids", 1).fill("com.example.video")
 
     # The service area: one TAI (PLMN and TAC in their own fields) and a point on the map.
-    tais = editor(page, "svc_area").locator(".rjf-form-group").filter(has_text="TAIs").last
-    add_item(tais)
+    add_item(editor_list(page, "svc_area", "TAIs"))
     control(page, "svc_area", "nwAreaInfo", "tais", 0, "plmnId", "mcc").fill("262")
     control(page, "svc_area", "nwAreaInfo", "tais", 0, "plmnId", "mnc").fill("01")
     control(page, "svc_area", "nwAreaInfo", "tais", 0, "tac").fill("00A1")
-    areas = editor(page, "svc_area").locator(".rjf-form-group").filter(has_text="Geographic areas")
-    add_item(areas.last)
+    add_item(editor_list(page, "svc_area", "Geographic areas"))
     shape = editor(page, "svc_area").locator("select.rjf-oneof-selector-input").first
     shape.select_option(label="Point")
     control(page, "svc_area", "geographicAreas", 0, "point", "lat").fill("52.52")
