@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -31,7 +31,7 @@ from provisioning.admin import PLMN_LIST_EDITOR, OAMAdmin, check_plmn_list
 from provisioning.models import COMMON_29571
 
 from . import breaker, cache, retrieval
-from .audit import OUTCOMES, PERIODS
+from .audit import OUTCOMES, PERIODS, SUCCESS
 from .credentials import ENV_PREFIX
 from .filters import RetrievalAuditFilterSet
 from .filters import list_filter as filterset_filter
@@ -159,8 +159,8 @@ class PartnerECSAdmin(OAMAdmin):
         "plmns": PLMN_LIST_EDITOR,
         "redirect_snssai": editors.editor_schema(COMMON_29571, "Snssai"),
     }
-    readonly_fields = ("outbound_credential", "related")
-    status_fieldset = ("Status", {"fields": ("outbound_credential", "related")})
+    readonly_fields = ("outbound_credential", "last_success", "related")
+    status_fieldset = ("Status", {"fields": ("outbound_credential", "last_success", "related")})
     list_display = (
         "partner_id",
         "ecsp",
@@ -170,10 +170,32 @@ class PartnerECSAdmin(OAMAdmin):
         "enabled",
         "has_inbound_token",
         "circuit",
+        "last_success",
     )
     list_filter = ("enabled", "consult", "roaming_mode", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
+    search_help_text = "Search by partner ECS id, ECSP or API root."
     fieldsets = PARTNER_FIELDSETS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # One index lookup per partner (the partial index audit_last_success), in the query
+        # that lists them.
+        last = (
+            RetrievalAudit.objects.filter(SUCCESS, partner=OuterRef("pk"))
+            .order_by("-at")
+            .values("at")[:1]
+        )
+        return super().get_queryset(request).annotate(last_success_at=Subquery(last))
+
+    @admin.display(description="last success", ordering="last_success_at")
+    def last_success(self, obj: PartnerECS) -> str:
+        at = getattr(obj, "last_success_at", None)
+        if at is None:
+            return "never (no answered call in the audit log)"
+        url = _list_url(RetrievalAudit, partner=obj.partner_id, outcome="success")
+        return format_html(
+            '<a href="{}">{}</a>', url, timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")
+        )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
