@@ -159,6 +159,10 @@ class PartnerECSAdmin(OAMAdmin):
         "plmns": PLMN_LIST_EDITOR,
         "redirect_snssai": editors.editor_schema(COMMON_29571, "Snssai"),
     }
+    json_help = {
+        "plmns": "PLMNs the partner serves (MCC and MNC each).",
+        "redirect_snssai": "S-NSSAI of that PDU session (redirect mode); empty = none given.",
+    }
     readonly_fields = ("outbound_credential", "last_success", "related")
     status_fieldset = ("Status", {"fields": ("outbound_credential", "last_success", "related")})
     list_display = (
@@ -292,6 +296,10 @@ class AuthorizationPolicyAdmin(OAMAdmin):
         "eas_ids": editors.strings("EAS id", f"{ANY} (any)"),
         "ecsps": editors.strings("ECSP"),
         "dnns": editors.strings("DNN", "edge.example"),
+    }
+    json_help = {
+        "eas_ids": f'EAS ids the partner may ask for; "{ANY}" = any (and requests without EAS '
+        "ids). None: the partner is refused.",
     }
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:

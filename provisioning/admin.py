@@ -285,6 +285,9 @@ class OAMAdmin(SimpleHistoryAdmin):
     #: field name -> the form its editor draws (``ecscore.editors``); a JSON field without
     #: one is edited as text.
     json_editors: dict[str, dict[str, Any]] = {}
+    #: field name -> help text in the editor's words, where the model's speaks JSON (the
+    #: configuration file's and the API's readers need that).
+    json_help: dict[str, str] = {}
     #: fields left out of the History "Changes" column (timestamps every save moves).
     history_unlisted = ("updated",)
 
@@ -300,6 +303,8 @@ class OAMAdmin(SimpleHistoryAdmin):
                 }
                 kwargs["form_class"] = editors.EditorField
                 kwargs["schema"] = schema
+                if db_field.name in self.json_help:
+                    kwargs["help_text"] = self.json_help[db_field.name]
             else:
                 attrs = {}
                 if db_field.name in self.json_examples:
@@ -350,6 +355,7 @@ class ECSConfigurationAdmin(OAMAdmin):
     list_display = ("ecs_id", "ecsp", "home_plmn_list", "provisioning_lifetime", "updated")
     json_checks = {"home_plmns": check_plmn_list}
     json_editors = {"home_plmns": PLMN_LIST_EDITOR}
+    json_help = {"home_plmns": "The PLMNs this ECS serves as home network (MCC and MNC each)."}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not ECSConfiguration.objects.exists()
@@ -411,6 +417,10 @@ class EDNAdmin(OAMAdmin):
     readonly_fields = ("has_area", "serves_home", "created", "updated", "ees_actions")
     json_checks = {"edn_topo_srv_area": check_area, "plmns": check_plmn_list}
     json_editors = {"edn_topo_srv_area": AREA_EDITOR, "plmns": PLMN_LIST_EDITOR}
+    json_help = {
+        "edn_topo_srv_area": "3GPP LocationArea5G: TAIs and cells, geographic areas, civic "
+        "addresses. Empty: the EDN serves wherever its PLMNs are.",
+    }
     inlines = [EESInline]
     fieldsets = (
         (None, {"fields": ("edn_id", "dnn", ("snssai_sst", "snssai_sd"))}),
@@ -516,6 +526,16 @@ class EESAdmin(OAMAdmin):
             for field in json_checks
         },
         "eas_ids": editors.strings("EAS id", "com.example.game"),
+    }
+    json_help = {
+        "end_pt": "How EECs reach this EES (3GPP EndPoint): one of a URI, an FQDN, IPv4 "
+        "addresses or IPv6 addresses.",
+        "ees_svc_cont_supp": "The ACR scenarios this EES supports: 3GPP's values, or an "
+        '"other value" that a later release added.',
+        "ees_auth_methods": "How EECs may authenticate to this EES: 3GPP's values, or an "
+        '"other value" that a later release added.',
+        "eas_inst_infos": "3GPP EASInstantiationInfo, one per EAS.",
+        "eas_bundle_infos": "3GPP EASBundleInfo, one per bundle.",
     }
     fieldsets = (
         (None, {"fields": ("ees_id", "edn", "end_pt", "ecsp_info", "eec_reg_conf")}),
