@@ -133,3 +133,55 @@ def test_a_typo_the_api_accepts_is_refused_by_the_form_until_picked_or_kept_as_o
     expect(page.locator(".messagelist .success")).to_contain_text("ees-typo")
     ees.refresh_from_db()
     assert ees.ees_svc_cont_supp == ["EEC_INITIATED", "EEC_RELEASE_20_MODE"]
+
+
+def test_an_ees_with_every_member_is_saved_unchanged_through_the_editors(admin_page: Page):
+    from tests.builders import ncgi, tai
+
+    edn = make_edn(edn_id="edn-berlin")
+    members = {
+        "end_pt": {"ipv4Addrs": ["192.0.2.10", "192.0.2.11"]},
+        "eas_ids": ["com.example.game"],
+        "app_group_ids": ["group-1"],
+        "svc_area": {
+            "nwAreaInfo": {"tais": [tai("00A1")], "ncgis": [ncgi("00000A1B2")]},
+            "geographicAreas": [
+                {
+                    "shape": "POLYGON",
+                    "pointList": [
+                        {"lat": 52.5, "lon": 13.3},
+                        {"lat": 52.6, "lon": 13.4},
+                        {"lat": 52.5, "lon": 13.5},
+                    ],
+                },
+                {
+                    "shape": "POINT_UNCERTAINTY_CIRCLE",
+                    "point": {"lat": 52.52, "lon": 13.405},
+                    "uncertainty": 250,
+                },
+            ],
+        },
+        "dnais": ["dnai-berlin"],
+        "ees_svc_cont_supp": ["EEL_MANAGED_ACR", "A_LATER_RELEASE_SCENARIO"],
+        "ees_auth_methods": ["TLS_WITH_GBA"],
+        "eas_inst_infos": [{"easId": "com.example.game", "status": "INSTANTIATED"}],
+        "eas_bundle_infos": [{"bdlType": "DIRECT", "easIdsList": ["com.example.game"]}],
+    }
+    ees = EES.objects.create(edn=edn, ees_id="ees-full", ecsp_info="ecsp-a", **members)
+    page = admin_page
+    page.goto(f"/admin/provisioning/ees/{ees.pk}/change/")
+    # Each member is drawn in its own form: the shapes as the shapes they are.
+    expect(control(page, "svc_area", "geographicAreas", 0, "pointList", 2, "lon")).to_have_value(
+        "13.5"
+    )
+    expect(control(page, "svc_area", "geographicAreas", 1, "uncertainty")).to_have_value("250")
+    expect(control(page, "end_pt", "ipv4Addrs", 1)).to_have_value("192.0.2.11")
+    expect(control(page, "ees_svc_cont_supp", 1, "__other__")).to_have_value(
+        "A_LATER_RELEASE_SCENARIO"
+    )
+    save(page)
+    expect(page.locator(".messagelist .success")).to_contain_text("ees-full")
+    ees.refresh_from_db()
+    for field, value in members.items():
+        assert getattr(ees, field) == value, field
+    assert ees.ecsp_info == "ecsp-a"
