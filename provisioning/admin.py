@@ -1,11 +1,13 @@
 """OAM for the ECS's identity, EDNs and EES profiles.
 
-JSON members (service areas, endpoints, ...) are edited in their 3GPP shape. The forms check
-them against 3GPP's schemas before the model does, and say what is wrong in words an OAM
-engineer can act on: where in the JSON (``nwAreaInfo.tais[0].tac``), the value, and what
-3GPP expects there. Text that is not JSON is a form error that keeps the text, never a 500.
-The rules themselves are the models' (field validators, ``clean``), which the configuration
-file applies as well; the forms add explanations, never rules of their own.  Every change
+JSON members (service areas, endpoints, PLMNs, ...) are edited in forms drawn from their 3GPP
+schemas (``ecscore.editors``, named per field in ``json_editors``); a JSON field without one
+is edited as indented text. The forms check the values against 3GPP's schemas before the
+model does, and say what is wrong in words an OAM engineer can act on: where in the value
+(``nwAreaInfo.tais[0].tac``), the value, and what 3GPP expects there. Text that is not JSON
+is a form error, never a 500. The rules themselves are the models' (field validators,
+``clean``), which the configuration file applies as well; the forms add explanations, and
+one rule of the editors' own (a typo of an open enumeration's value is refused). Every change
 lands in the change log; the History button shows who changed which field.
 """
 
