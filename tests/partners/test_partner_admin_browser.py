@@ -107,3 +107,33 @@ def test_filtering_the_audit_log(admin_page: Page):
     expect(page.locator("#result_list")).not_to_contain_text("req-outbound-1")
     # Read-only: no add button, and a row's page offers no save.
     expect(page.locator(".object-tools")).not_to_contain_text("Add")
+
+
+def test_a_policy_from_the_forms_defaults_lets_the_partner_ask_and_one_allowing_none_warns(
+    admin_page: Page,
+):
+    from partners.models import AuthorizationPolicy
+    from tests.browser import control, editor
+
+    partner = make_partner("ecs.policy.example")
+    page = admin_page
+    page.goto("/admin/partners/authorizationpolicy/add/")
+    page.select_option("#id_partner", str(partner.pk))
+    # The form starts from "any EAS id": saved as it is, the policy lets the partner ask.
+    expect(control(page, "eas_ids", 0)).to_have_value("*")
+    page.locator("input[name=_save]").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    expect(page.locator(".messagelist .warning")).to_have_count(0)
+    policy = AuthorizationPolicy.objects.get()
+    assert policy.eas_ids == ["*"]
+    assert policy.serving_plmns is None and policy.ecsps is None and policy.dnns is None
+
+    # Without any EAS id it refuses every request: saved, and the page says so.
+    page.goto(f"/admin/partners/authorizationpolicy/{policy.pk}/change/")
+    editor(page, "eas_ids").get_by_role("button", name="Remove").click()
+    expect(control(page, "eas_ids", 0)).to_have_count(0)  # the editor's row fades out first
+    page.locator("input[name=_save]").click()
+    expect(page.locator(".messagelist .warning")).to_contain_text("allows no EAS id")
+    expect(page.locator(".messagelist .warning")).to_contain_text("403")
+    policy.refresh_from_db()
+    assert policy.eas_ids == []
