@@ -137,3 +137,33 @@ def test_a_policy_from_the_forms_defaults_lets_the_partner_ask_and_one_allowing_
     expect(page.locator(".messagelist .warning")).to_contain_text("403")
     policy.refresh_from_db()
     assert policy.eas_ids == []
+
+
+def test_the_partner_list_shows_circuit_and_last_success_within_1400_px(admin_page: Page):
+    make_partner(
+        "ecs.visited-operator.example",
+        api_root="https://ecs.visited-operator.example/api/v1",
+        ecsp="ecsp-visited",
+    )
+    partner = PartnerECS.objects.get()
+    RetrievalAudit.objects.create(
+        direction=RetrievalAudit.OUTBOUND,
+        partner=partner,
+        partner_label=partner.partner_id,
+        request_id="r",
+        cache=RetrievalAudit.MISS,
+        status=200,
+    )
+    page = admin_page
+    assert page.viewport_size["width"] == 1400
+    page.goto("/admin/partners/partnerecs/")
+    row = page.locator("#result_list tbody tr").first
+    results = page.locator("#changelist .results").bounding_box()
+    for cell in row.locator("td, th").all():
+        box = cell.bounding_box()
+        assert box["x"] + box["width"] <= results["x"] + results["width"] + 1, cell.inner_text()
+    expect(row.locator("td.field-circuit")).to_have_text("closed")
+    expect(row.locator("td.field-consult_short")).to_have_text("roaming only")
+    # The last success opens the audit rows of the partner's answered calls.
+    row.locator("td.field-last_success a").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
