@@ -30,6 +30,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "provisioning.EDN",
             "provisioning.EES",
             "provisioning.EECSubscription",
+            "provisioning.AreaCoordinates",
         ),
     ),
     (
@@ -40,6 +41,9 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "partners.AuthorizationPolicy",
             "partners.ProvisioningCacheEntry",
             "partners.PartnerSubscription",
+            "partners.NEFConfiguration",
+            "federation.ECSRegistration",
+            "federation.DiscoverySubscription",
         ),
     ),
     ("audit", "Audit", ("partners.RetrievalAudit", "notifications.Notification")),

@@ -35,7 +35,7 @@ def test_a_superuser_sees_the_sections_in_task_order_then_the_oauth_internals(cl
     listed = sections(client.get("/admin/"))
     assert [name for name, _ in listed][:4] == SECTIONS
     by_name = dict(listed)
-    assert by_name["Provisioning"] == ["ECS configuration", "EDNs", "EESs", "EEC subscriptions"]
+    assert by_name["Provisioning"][:4] == ["ECS configuration", "EDNs", "EESs", "EEC subscriptions"]
     assert by_name["Partners"][:2] == ["Partner ECSs", "Authorization policies"]
     assert by_name["Audit"] == ["Retrieval audit log", "Notifications"]
     assert by_name["Access"] == ["API clients", "OAM API tokens", "Users", "Groups"]
