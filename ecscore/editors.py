@@ -403,10 +403,26 @@ def to_editor(value: Any, schema: dict[str, Any] | None) -> Any:
         schema = _branch(schema, value) or {}
     if isinstance(value, dict):
         keys = schema.get("keys", {})
-        return {key: to_editor(member, keys.get(key)) for key, member in value.items()}
+        shown = {key: to_editor(member, keys.get(key)) for key, member in value.items()}
+        # The editor recognises a choice's branch (an NCGI, not a TAI) only by the whole set
+        # of its members: the absent ones are given as the editor's own empty values.
+        for key, member_schema in keys.items():
+            shown.setdefault(key, _blank(member_schema))
+        return shown
     if isinstance(value, list):
         return [to_editor(item, schema.get("items")) for item in value]
     return value
+
+
+def _blank(schema: dict[str, Any]) -> Any:
+    """What the editor itself puts in a member it draws and nobody filled in."""
+    if "oneOf" in schema or KNOWN in schema:
+        return None
+    if schema.get("type") == "array":
+        return []
+    if "keys" in schema:
+        return {key: _blank(member) for key, member in schema["keys"].items()}
+    return "" if schema.get("type") == "string" else None
 
 
 def unknown_value_message(label: str, path: list[Any], value: str, known: list[str]) -> str:

@@ -627,4 +627,14 @@ class AreaCoordinatesAdmin(OAMAdmin):
     list_filter = ("kind",)
     search_fields = ("key", "name")
     fields = ("kind", "area", "name", "lat", "lon", "radius_m")
-    json_examples = {"area": '{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "0101"}'}
+    # The TAI or cell as its 3GPP type: a choice of the three, each with its PLMN picker.
+    json_editors = {
+        "area": {
+            "oneOf": [
+                editors.editor_schema(COMMON_29571, "Tai", title="TAI"),
+                editors.editor_schema(COMMON_29571, "Ncgi", title="NR cell (NCGI)"),
+                editors.editor_schema(COMMON_29571, "Ecgi", title="E-UTRA cell (ECGI)"),
+            ]
+        }
+    }
+    json_help = {"area": "The TAI or cell (3GPP Tai, Ncgi or Ecgi) of the kind chosen above."}

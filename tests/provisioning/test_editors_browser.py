@@ -185,3 +185,27 @@ def test_an_ees_with_every_member_is_saved_unchanged_through_the_editors(admin_p
     for field, value in members.items():
         assert getattr(ees, field) == value, field
     assert ees.ecsp_info == "ecsp-a"
+
+
+def test_coordinates_of_a_cell_are_entered_through_the_editor(admin_page: Page):
+    from provisioning.models import AreaCoordinates
+
+    page = admin_page
+    page.goto("/admin/provisioning/areacoordinates/add/")
+    page.select_option("#id_kind", "ncgi")
+    editor(page, "area").locator("select.rjf-oneof-selector-input").first.select_option(
+        label="NR cell (NCGI)"
+    )
+    control(page, "area", "plmnId", "mcc").fill("001")
+    control(page, "area", "plmnId", "mnc").fill("01")
+    control(page, "area", "nrCellId").fill("00000A1B2")
+    page.fill("#id_lat", "52.52")
+    page.fill("#id_lon", "13.405")
+    save(page)
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    placed = AreaCoordinates.objects.get()
+    assert placed.area == {"plmnId": {"mcc": "001", "mnc": "01"}, "nrCellId": "00000A1B2"}
+
+    # Opened again, the cell is shown as the cell it is.
+    page.goto(f"/admin/provisioning/areacoordinates/{placed.pk}/change/")
+    expect(control(page, "area", "nrCellId")).to_have_value("00000A1B2")
