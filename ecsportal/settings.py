@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "cachalot",
+    "django_jsonform",  # the schema-driven editors of 3GPP JSON members (ecscore.editors)
     "ecscore",
     "ecsportal",
     "provisioning",

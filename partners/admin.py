@@ -18,18 +18,21 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from ecscore import editors
 from ecscore.admin_filters import ExpiryFilter
-from provisioning.admin import PLMN_EXAMPLE, OAMAdmin, check_plmn_list
+from provisioning.admin import PLMN_LIST_EDITOR, OAMAdmin, check_plmn_list
+from provisioning.models import COMMON_29571
 
 from . import breaker, cache, retrieval
-from .audit import OUTCOMES, PERIODS
+from .audit import OUTCOMES, PERIODS, SUCCESS
 from .credentials import ENV_PREFIX
 from .filters import RetrievalAuditFilterSet
 from .filters import list_filter as filterset_filter
@@ -140,6 +143,15 @@ class PartnerECSForm(forms.ModelForm):
         return value
 
 
+def _ago(at: Any) -> str:
+    """How long ago, in the largest whole unit: "42 s", "5 min", "3 h", "2 days"."""
+    seconds = max(0, int((timezone.now() - at).total_seconds()))
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def _credential_state(value: str) -> str:
     """Whether a secret is set, and where it comes from; never the secret itself."""
     if not value:
@@ -153,22 +165,63 @@ def _credential_state(value: str) -> str:
 class PartnerECSAdmin(OAMAdmin):
     form = PartnerECSForm
     json_checks = {"plmns": check_plmn_list}
-    json_examples = {"plmns": PLMN_EXAMPLE}
-    readonly_fields = ("outbound_credential", "related")
-    status_fieldset = ("Status", {"fields": ("outbound_credential", "related")})
+    json_editors = {
+        "plmns": PLMN_LIST_EDITOR,
+        "redirect_snssai": editors.editor_schema(COMMON_29571, "Snssai"),
+    }
+    json_help = {
+        "plmns": "PLMNs the partner serves (MCC and MNC each).",
+        "redirect_snssai": "S-NSSAI of that PDU session (redirect mode); empty = none given.",
+    }
+    readonly_fields = ("outbound_credential", "last_success", "related")
+    status_fieldset = ("Status", {"fields": ("outbound_credential", "last_success", "related")})
+    # What an engineer scans, within a 1400-px screen beside the navigation and filters:
+    # the choices by their short names (the whole label in the title), the last success as
+    # how long ago (the time in the title); the ECSP is a filter, the API root on the page.
     list_display = (
         "partner_id",
-        "ecsp",
-        "api_root",
-        "consult",
-        "roaming_mode",
+        "consult_short",
+        "roaming_short",
         "enabled",
         "has_inbound_token",
         "circuit",
+        "last_success",
     )
     list_filter = ("enabled", "consult", "roaming_mode", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
+    search_help_text = "Search by partner ECS id, ECSP or API root."
     fieldsets = PARTNER_FIELDSETS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # One index lookup per partner (the partial index audit_last_success), in the query
+        # that lists them.
+        last = (
+            RetrievalAudit.objects.filter(SUCCESS, partner=OuterRef("pk"))
+            .order_by("-at")
+            .values("at")[:1]
+        )
+        return super().get_queryset(request).annotate(last_success_at=Subquery(last))
+
+    @admin.display(description="consult", ordering="consult")
+    def consult_short(self, obj: PartnerECS) -> str:
+        return format_html(
+            '<span title="{}">{}</span>', obj.get_consult_display(), obj.consult.replace("_", " ")
+        )
+
+    @admin.display(description="roaming", ordering="roaming_mode")
+    def roaming_short(self, obj: PartnerECS) -> str:
+        return format_html(
+            '<span title="{}">{}</span>', obj.get_roaming_mode_display(), obj.roaming_mode
+        )
+
+    @admin.display(description="last success", ordering="last_success_at")
+    def last_success(self, obj: PartnerECS) -> str:
+        at = getattr(obj, "last_success_at", None)
+        if at is None:
+            return "never (no answered call in the audit log)"
+        url = _list_url(RetrievalAudit, partner=obj.partner_id, outcome="success")
+        when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")
+        return format_html('<a href="{}" title="{}">{} ago</a>', url, when, _ago(at))
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
@@ -204,7 +257,7 @@ class PartnerECSAdmin(OAMAdmin):
             (_list_url(RetrievalAudit, partner=obj.partner_id), "its audit rows"),
             (_list_url(ProvisioningCacheEntry, partner__id__exact=obj.pk), "its cached answers"),
         ]
-        return format_html_join(" &nbsp; ", '<a href="{}">{}</a>', links)
+        return format_html_join(mark_safe(" &nbsp; "), '<a href="{}">{}</a>', links)
 
     @admin.display(description="circuit")
     def circuit(self, obj: PartnerECS) -> str:
@@ -260,7 +313,16 @@ class AuthorizationPolicyAdmin(OAMAdmin):
     search_fields = ("policy_id", "partner__partner_id")
     list_select_related = ("partner",)
     json_checks = {"serving_plmns": check_plmn_list}
-    json_examples = {"serving_plmns": PLMN_EXAMPLE, "eas_ids": '["*"]'}
+    json_editors = {
+        "serving_plmns": PLMN_LIST_EDITOR,
+        "eas_ids": editors.strings("EAS id", f"{ANY} (any)"),
+        "ecsps": editors.strings("ECSP"),
+        "dnns": editors.strings("DNN", "edge.example"),
+    }
+    json_help = {
+        "eas_ids": f'EAS ids the partner may ask for; "{ANY}" = any (and requests without EAS '
+        "ids). None: the partner is refused.",
+    }
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # A new policy is written to let a partner ask: any EAS id unless narrowed, as the

@@ -13,7 +13,7 @@ from ecscore import writebehind
 from ecscore.db import relaxed_commit
 from ecscore.middleware import current_request_id
 
-from .models import PartnerECS, RetrievalAudit
+from .models import SUCCESSFUL_CALL, PartnerECS, RetrievalAudit
 
 _OUTBOUND = Q(direction=RetrievalAudit.OUTBOUND)
 #: Answered from our cache: the partner was not asked.
@@ -24,8 +24,11 @@ CALL = _OUTBOUND & Q(cache=RetrievalAudit.MISS)
 FAILURE = CALL & Q(failed=True)
 #: Calls whose latency is the partner's (a skipped call took no time).
 TIMED_CALL = CALL & Q(latency_ms__gt=0)
+#: A call the partner answered usably (2xx); its last one is on the partner's page and list.
+SUCCESS = SUCCESSFUL_CALL
 OUTCOMES = {
     "call": ("called (cache miss)", CALL),
+    "success": ("answered (2xx)", SUCCESS),
     "failure": ("failed", FAILURE),
     "hit": ("cache hit", CACHE_HIT),
 }

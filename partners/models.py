@@ -508,6 +508,13 @@ class PartnerSubscriptionKey(models.Model):
         return self.key
 
 
+#: An outbound call the partner answered usably (2xx, not failed): its partner page and
+#: list say when the last one was, through the partial index of that name.
+SUCCESSFUL_CALL = models.Q(
+    direction="out", cache="miss", failed=False, status__gte=200, status__lt=300
+)
+
+
 class RetrievalAudit(models.Model):
     """One service provisioning information retrieval, in either direction."""
 
@@ -562,7 +569,13 @@ class RetrievalAudit(models.Model):
         verbose_name = "retrieval audit record"
         verbose_name_plural = "retrieval audit log"
         ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["partner", "direction", "at"], name="audit_lookup")]
+        indexes = [
+            models.Index(fields=["partner", "direction", "at"], name="audit_lookup"),
+            # A partner's last success, without reading past its cache hits and failures.
+            models.Index(
+                fields=["partner", "at"], name="audit_last_success", condition=SUCCESSFUL_CALL
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.direction} {self.partner_label}"

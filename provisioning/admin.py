@@ -1,11 +1,13 @@
 """OAM for the ECS's identity, EDNs and EES profiles.
 
-JSON members (service areas, endpoints, ...) are edited in their 3GPP shape. The forms check
-them against 3GPP's schemas before the model does, and say what is wrong in words an OAM
-engineer can act on: where in the JSON (``nwAreaInfo.tais[0].tac``), the value, and what
-3GPP expects there. Text that is not JSON is a form error that keeps the text, never a 500.
-The rules themselves are the models' (field validators, ``clean``), which the configuration
-file applies as well; the forms add explanations, never rules of their own.  Every change
+JSON members (service areas, endpoints, PLMNs, ...) are edited in forms drawn from their 3GPP
+schemas (``ecscore.editors``, named per field in ``json_editors``); a JSON field without one
+is edited as indented text. The forms check the values against 3GPP's schemas before the
+model does, and say what is wrong in words an OAM engineer can act on: where in the value
+(``nwAreaInfo.tais[0].tac``), the value, and what 3GPP expects there. Text that is not JSON
+is a form error, never a 500. The rules themselves are the models' (field validators,
+``clean``), which the configuration file applies as well; the forms add explanations, and
+one rule of the editors' own (a typo of an open enumeration's value is refused). Every change
 lands in the change log; the History button shows who changed which field.
 """
 
@@ -30,7 +32,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from ecscore import schemas
+from ecscore import editors, schemas
 from ecscore.admin_filters import ExpiryFilter
 
 from . import admin_explain
@@ -41,7 +43,6 @@ from .models import (
     EDGE4,
     EDN,
     EES,
-    ENDPOINT_EXAMPLE,
     AreaCoordinates,
     ECSConfiguration,
     EECSubscription,
@@ -147,6 +148,9 @@ JSON_TYPES = {
     "boolean": "true or false",
 }
 PLMN_EXAMPLE = '[{"mcc": "001", "mnc": "01"}]'
+#: The editors' forms (ecscore.editors), drawn from the schemas the APIs validate with.
+PLMN_LIST_EDITOR = editors.list_of(editors.editor_schema(COMMON_29571, "PlmnId"))
+AREA_EDITOR = editors.editor_schema(COMMON_29122, "LocationArea5G")
 AREA_EXAMPLE = '{"nwAreaInfo": {"tais": [{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "00A1"}]}}'
 
 
@@ -282,17 +286,35 @@ class OAMAdmin(SimpleHistoryAdmin):
     json_checks: dict[str, Check] = {}
     #: field name -> placeholder example shown in an empty JSON box.
     json_examples: dict[str, str] = {}
+    #: field name -> the form its editor draws (``ecscore.editors``); a JSON field without
+    #: one is edited as text.
+    json_editors: dict[str, dict[str, Any]] = {}
+    #: field name -> help text in the editor's words, where the model's speaks JSON (the
+    #: configuration file's and the API's readers need that).
+    json_help: dict[str, str] = {}
     #: fields left out of the History "Changes" column (timestamps every save moves).
     history_unlisted = ("updated",)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, models.JSONField):
-            attrs = {}
-            if db_field.name in self.json_examples:
-                attrs["placeholder"] = self.json_examples[db_field.name]
-            kwargs["form_class"] = JSONTextField
-            kwargs["widget"] = PrettyJSONWidget(attrs=attrs)
             kwargs["blank_value"] = None if db_field.null else db_field.get_default()
+            if db_field.name in self.json_editors:
+                # The field's label and help text say what the editor's own title would.
+                schema = {
+                    key: value
+                    for key, value in self.json_editors[db_field.name].items()
+                    if key not in ("title", "help_text")
+                }
+                kwargs["form_class"] = editors.EditorField
+                kwargs["schema"] = schema
+                if db_field.name in self.json_help:
+                    kwargs["help_text"] = self.json_help[db_field.name]
+            else:
+                attrs = {}
+                if db_field.name in self.json_examples:
+                    attrs["placeholder"] = self.json_examples[db_field.name]
+                kwargs["form_class"] = JSONTextField
+                kwargs["widget"] = PrettyJSONWidget(attrs=attrs)
             check = self.json_checks.get(db_field.name)
             if check is not None:
                 kwargs["validators"] = [as_validator(check)]
@@ -336,7 +358,8 @@ class OAMAdmin(SimpleHistoryAdmin):
 class ECSConfigurationAdmin(OAMAdmin):
     list_display = ("ecs_id", "ecsp", "home_plmn_list", "provisioning_lifetime", "updated")
     json_checks = {"home_plmns": check_plmn_list}
-    json_examples = {"home_plmns": PLMN_EXAMPLE}
+    json_editors = {"home_plmns": PLMN_LIST_EDITOR}
+    json_help = {"home_plmns": "The PLMNs this ECS serves as home network (MCC and MNC each)."}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not ECSConfiguration.objects.exists()
@@ -397,7 +420,11 @@ class EDNAdmin(OAMAdmin):
     search_help_text = "Search by EDN id, DNN, PLMN served (e.g. 001-01) or EES id."
     readonly_fields = ("has_area", "serves_home", "created", "updated", "ees_actions")
     json_checks = {"edn_topo_srv_area": check_area, "plmns": check_plmn_list}
-    json_examples = {"edn_topo_srv_area": AREA_EXAMPLE, "plmns": PLMN_EXAMPLE}
+    json_editors = {"edn_topo_srv_area": AREA_EDITOR, "plmns": PLMN_LIST_EDITOR}
+    json_help = {
+        "edn_topo_srv_area": "3GPP LocationArea5G: TAIs and cells, geographic areas, civic "
+        "addresses. Empty: the EDN serves wherever its PLMNs are.",
+    }
     inlines = [EESInline]
     fieldsets = (
         (None, {"fields": ("edn_id", "dnn", ("snssai_sst", "snssai_sd"))}),
@@ -496,12 +523,23 @@ class EESAdmin(OAMAdmin):
         "end_pt": check_endpoint,
         "svc_area": check_area,
     }
-    json_examples = {
-        "end_pt": ENDPOINT_EXAMPLE,
-        "eas_ids": '["com.example.game"]',
-        "svc_area": AREA_EXAMPLE,
-        "ees_svc_cont_supp": '["EEC_INITIATED", "SOURCE_EAS_DECIDED"]',
-        "ees_auth_methods": '["TLS_CLIENT_SERVER_CERTIFICATE"]',
+    # Each member as 3GPP's EESInfo defines it; the EAS ids with an example.
+    json_editors = {
+        **{
+            field: editors.member_schema(EDGE4, "EESInfo", FIELD_TO_MEMBER[field])
+            for field in json_checks
+        },
+        "eas_ids": editors.strings("EAS id", "com.example.game"),
+    }
+    json_help = {
+        "end_pt": "How EECs reach this EES (3GPP EndPoint): one of a URI, an FQDN, IPv4 "
+        "addresses or IPv6 addresses.",
+        "ees_svc_cont_supp": "The ACR scenarios this EES supports: 3GPP's values, or an "
+        '"other value" that a later release added.',
+        "ees_auth_methods": "How EECs may authenticate to this EES: 3GPP's values, or an "
+        '"other value" that a later release added.',
+        "eas_inst_infos": "3GPP EASInstantiationInfo, one per EAS.",
+        "eas_bundle_infos": "3GPP EASBundleInfo, one per bundle.",
     }
     fieldsets = (
         (None, {"fields": ("ees_id", "edn", "end_pt", "ecsp_info", "eec_reg_conf")}),
@@ -600,4 +638,14 @@ class AreaCoordinatesAdmin(OAMAdmin):
     list_filter = ("kind",)
     search_fields = ("key", "name")
     fields = ("kind", "area", "name", "lat", "lon", "radius_m")
-    json_examples = {"area": '{"plmnId": {"mcc": "001", "mnc": "01"}, "tac": "0101"}'}
+    # The TAI or cell as its 3GPP type: a choice of the three, each with its PLMN picker.
+    json_editors = {
+        "area": {
+            "oneOf": [
+                editors.editor_schema(COMMON_29571, "Tai", title="TAI"),
+                editors.editor_schema(COMMON_29571, "Ncgi", title="NR cell (NCGI)"),
+                editors.editor_schema(COMMON_29571, "Ecgi", title="E-UTRA cell (ECGI)"),
+            ]
+        }
+    }
+    json_help = {"area": "The TAI or cell (3GPP Tai, Ncgi or Ecgi) of the kind chosen above."}

@@ -99,3 +99,35 @@ def admin_page(page, live_server, admin_user_credentials):
     page.click("input[type=submit]")
     page.wait_for_url(live_server.url + "/admin/")
     return page
+
+
+# --- The admin's schema-driven editors (ecscore.editors, django-jsonform) -----------------
+
+
+def editor(page, field: str):
+    """The editor of one JSON member of an admin form."""
+    return page.locator(f"#id_{field}_jsonform")
+
+
+def control(page, field: str, *path: object):
+    """The editor's input or select for one member, by its place in the 3GPP value."""
+    name = "§".join(["rjf", *map(str, path)])
+    return editor(page, field).locator(f"[name='{name}']")
+
+
+def add_item(box) -> None:
+    """Press the last "Add item" button inside ``box`` (an editor, or a list in it)."""
+    box.get_by_role("button", name="Add item").last.click()
+
+
+def editor_list(page, field: str, title: str):
+    """A list inside an editor, by its title ("TAIs", "Geographic areas")."""
+    return editor(page, field).locator(".rjf-form-group").filter(has_text=title).last
+
+
+def add_plmn(page, field: str, mcc: str, mnc: str) -> None:
+    """Add a PLMN to an editor's list of PLMNs and fill its MCC and MNC."""
+    add_item(editor(page, field))
+    index = editor(page, field).locator("input[name$='§mcc']").count() - 1
+    control(page, field, index, "mcc").fill(mcc)
+    control(page, field, index, "mnc").fill(mnc)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from partners.models import PartnerECS, ProvisioningCacheEntry, RetrievalAudit, hash_token
+from tests.browser import add_plmn
 from tests.builders import make_partner
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,7 @@ def test_adding_a_partner_shows_its_inbound_token_once(admin_page: Page):
     page.goto("/admin/partners/partnerecs/add/")
     page.fill("#id_partner_id", "ecs.new-partner.example")
     page.fill("#id_api_root", "https://ecs.new-partner.example")
-    page.fill("#id_plmns", '[{"mcc": "002", "mnc": "02"}]')
+    add_plmn(page, "plmns", "002", "02")
     page.locator("input[name=_save]").click()
     token_box = page.locator("#inbound-token")
     expect(token_box).to_be_visible()
@@ -106,3 +107,63 @@ def test_filtering_the_audit_log(admin_page: Page):
     expect(page.locator("#result_list")).not_to_contain_text("req-outbound-1")
     # Read-only: no add button, and a row's page offers no save.
     expect(page.locator(".object-tools")).not_to_contain_text("Add")
+
+
+def test_a_policy_from_the_forms_defaults_lets_the_partner_ask_and_one_allowing_none_warns(
+    admin_page: Page,
+):
+    from partners.models import AuthorizationPolicy
+    from tests.browser import control, editor
+
+    partner = make_partner("ecs.policy.example")
+    page = admin_page
+    page.goto("/admin/partners/authorizationpolicy/add/")
+    page.select_option("#id_partner", str(partner.pk))
+    # The form starts from "any EAS id": saved as it is, the policy lets the partner ask.
+    expect(control(page, "eas_ids", 0)).to_have_value("*")
+    page.locator("input[name=_save]").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    expect(page.locator(".messagelist .warning")).to_have_count(0)
+    policy = AuthorizationPolicy.objects.get()
+    assert policy.eas_ids == ["*"]
+    assert policy.serving_plmns is None and policy.ecsps is None and policy.dnns is None
+
+    # Without any EAS id it refuses every request: saved, and the page says so.
+    page.goto(f"/admin/partners/authorizationpolicy/{policy.pk}/change/")
+    editor(page, "eas_ids").get_by_role("button", name="Remove").click()
+    expect(control(page, "eas_ids", 0)).to_have_count(0)  # the editor's row fades out first
+    page.locator("input[name=_save]").click()
+    expect(page.locator(".messagelist .warning")).to_contain_text("allows no EAS id")
+    expect(page.locator(".messagelist .warning")).to_contain_text("403")
+    policy.refresh_from_db()
+    assert policy.eas_ids == []
+
+
+def test_the_partner_list_shows_circuit_and_last_success_within_1400_px(admin_page: Page):
+    make_partner(
+        "ecs.visited-operator.example",
+        api_root="https://ecs.visited-operator.example/api/v1",
+        ecsp="ecsp-visited",
+    )
+    partner = PartnerECS.objects.get()
+    RetrievalAudit.objects.create(
+        direction=RetrievalAudit.OUTBOUND,
+        partner=partner,
+        partner_label=partner.partner_id,
+        request_id="r",
+        cache=RetrievalAudit.MISS,
+        status=200,
+    )
+    page = admin_page
+    assert page.viewport_size["width"] == 1400
+    page.goto("/admin/partners/partnerecs/")
+    row = page.locator("#result_list tbody tr").first
+    results = page.locator("#changelist .results").bounding_box()
+    for cell in row.locator("td, th").all():
+        box = cell.bounding_box()
+        assert box["x"] + box["width"] <= results["x"] + results["width"] + 1, cell.inner_text()
+    expect(row.locator("td.field-circuit")).to_have_text("closed")
+    expect(row.locator("td.field-consult_short")).to_have_text("roaming only")
+    # The last success opens the audit rows of the partner's answered calls.
+    row.locator("td.field-last_success a").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)

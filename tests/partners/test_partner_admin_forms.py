@@ -5,6 +5,8 @@ mistakes are explained in words."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from partners.models import AuthorizationPolicy, PartnerECS, RetrievalAudit
@@ -133,3 +135,45 @@ def test_the_partner_page_says_what_credential_is_set_and_links_to_its_rows(admi
     page = admin_client.get(f"/admin/partners/partnerecs/{literal.pk}/change/")
     assert "outbound token set (stored in the database)" in page.content.decode()
     assert "s3cret-literal" not in page.content.decode()
+
+
+def test_the_partner_list_and_page_say_when_the_partner_last_answered(admin_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    answered = make_partner("ecs.answered.example")
+    silent = make_partner("ecs.silent.example")
+    now = timezone.now()
+
+    def audit(partner, minutes_ago, **fields):
+        row = RetrievalAudit.objects.create(
+            direction=RetrievalAudit.OUTBOUND,
+            partner=partner,
+            partner_label=partner.partner_id,
+            request_id="r",
+            **fields,
+        )
+        RetrievalAudit.objects.filter(pk=row.pk).update(at=now - dt.timedelta(minutes=minutes_ago))
+
+    audit(answered, 30, cache=RetrievalAudit.MISS, status=200)  # the last success
+    audit(answered, 10, cache=RetrievalAudit.MISS, status=None, failed=True)  # then down
+    audit(answered, 5, cache=RetrievalAudit.HIT, status=200)  # from our cache: not a call
+    audit(answered, 4, cache=RetrievalAudit.MISS, status=403)  # a refusal: not a success
+    audit(silent, 1, cache=RetrievalAudit.MISS, status=None, failed=True)
+
+    listed = admin_client.get("/admin/partners/partnerecs/")
+    html = listed.content.decode()
+    expected = timezone.localtime(now - dt.timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M")
+    rows = [row for row in html.split("<tr")[1:] if "ecs." in row]
+    answered_row = next(r for r in rows if "ecs.answered.example" in r)
+    silent_row = next(r for r in rows if "ecs.silent.example" in r)
+    assert re.search(rf'title="{expected}:\d\d">30 min ago</a>', answered_row), answered_row
+    assert "never (no answered call in the audit log)" in silent_row
+
+    # The time links to that partner's answered calls, the row among them.
+    page = admin_client.get(f"/admin/partners/partnerecs/{answered.pk}/change/").content.decode()
+    assert "30 min ago" in page
+    href = page.split("30 min ago")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    calls = admin_client.get(href)
+    assert calls.context["cl"].result_count == 1

@@ -15,6 +15,7 @@ import yaml
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from ecscore import editors
 from provisioning.models import EDN, EES, ECSConfiguration
 from tests.builders import area, configure_ecs, ecgi, make_edn, make_ees, ncgi, plmn, tai
 from tests.ecsportal.configtools import (
@@ -49,12 +50,16 @@ def shown_errors(response, field: str) -> list[str]:
     return [html.unescape(m) for m in re.findall(r"<li>(.*?)</li>", found.group(1), re.S)]
 
 
-def textarea(response, field: str) -> str:
-    """The text a JSON box shows (what the browser puts in the textarea)."""
+def editor_config(response, field: str) -> dict:
+    """What a JSON member's editor is given: its schema and the data it shows."""
     page = response.content.decode()
-    found = re.search(rf'<textarea name="{field}"[^>]*>\n?(.*?)</textarea>', page, re.S)
-    assert found, f"no textarea {field}"
-    return html.unescape(found.group(1))
+    found = re.search(rf'<textarea[^>]*name="{field}"[^>]*data-django-jsonform="([^"]*)"', page)
+    assert found, f"no editor for {field}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def editor_data(response, field: str):
+    return json.loads(editor_config(response, field)["data"])
 
 
 def edn_form(**changes: str) -> dict[str, str]:
@@ -148,7 +153,8 @@ def test_broken_json_is_a_form_error_with_the_position(admin_client):
     assert shown_errors(response, "edn_topo_srv_area") == [
         "Not valid JSON: Expecting property name enclosed in double quotes at line 1, column 17."
     ]
-    assert textarea(response, "edn_topo_srv_area") == '{"nwAreaInfo": {'
+    # The editor cannot draw text that is not JSON: it starts from nothing.
+    assert editor_data(response, "edn_topo_srv_area") is None
 
 
 @pytest.mark.parametrize(
@@ -171,7 +177,7 @@ def test_broken_json_is_a_form_error_with_the_position(admin_client):
         ),
         ({"ipv4Addrs": ["192.0.2.300"]}, 'ipv4Addrs[0] "192.0.2.300" is not an IPv4 address.'),
         ({"ipv6Addrs": ["2001:db8::g"]}, 'ipv6Addrs[0] "2001:db8::g" is not an IPv6 address.'),
-        ({"ipv4Addrs": []}, "ipv4Addrs: [] should be non-empty."),
+        ({"ipv4Addrs": [""]}, 'ipv4Addrs[0] "" is not an IPv4 address.'),
         ({"uri": "ees-a/eees"}, 'uri "ees-a/eees" is not an absolute URI like "https://host/".'),
         (
             {"fqdn": "ees_a"},
@@ -232,18 +238,23 @@ def test_ecs_configuration_home_plmns_are_checked(admin_client):
     assert ECSConfiguration.load().home_plmn_keys() == {"001-01"}
 
 
-def test_json_is_shown_indented_with_unicode_as_typed(admin_client, edn):
+def test_json_is_given_to_the_editor_with_unicode_as_typed(admin_client, edn):
     civic = {"civicAddresses": [{"country": "DE", "A3": "München"}]}
     edn.edn_topo_srv_area = civic
     edn.save()
     response = admin_client.get(f"/admin/provisioning/edn/{edn.pk}/change/")
-    shown = textarea(response, "edn_topo_srv_area")
-    assert json.loads(shown) == civic  # (PostgreSQL's jsonb may reorder the members)
-    assert shown.startswith('{\n  "civicAddresses": [\n    {\n      "')
-    assert '"A3": "München"' in shown
-    # An empty list shows as an empty box with an example to follow.
-    assert textarea(response, "plmns") == ""
-    assert 'placeholder="[{&quot;mcc&quot;: &quot;001&quot;' in response.content.decode()
+    config = editor_config(response, "edn_topo_srv_area")
+    shown = json.loads(config["data"])  # with the editor's empty members beside it
+    assert shown["civicAddresses"][0]["A3"] == "München"
+    assert editors.from_editor(shown, config["schema"], [], []) == civic
+    assert '"A3": "München"' in config["data"]
+    # The form is 3GPP's LocationArea5G: a civic address's members are fields.
+    address = config["schema"]["keys"]["civicAddresses"]["items"]["keys"]
+    assert {"country", "A3"} <= set(address)
+    # An empty list is an empty list of PLMNs, each with its MCC and MNC.
+    assert editor_data(response, "plmns") == []
+    plmn = editor_config(response, "plmns")["schema"]["items"]["keys"]
+    assert list(plmn) == ["mcc", "mnc"] and plmn["mcc"]["placeholder"] == "001"
 
 
 def listed(response) -> list[str]:
