@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0012_roaming_mode'),
+        ('partners', '0013_audit_dry_run'),
     ]
 
     operations = [
