@@ -16,7 +16,7 @@ class FederationConfig(AppConfig):
         from notifications import worker
 
         from . import (
-            configsection,  # noqa: F401  (registers the "repository" section)
+            configsection,  # noqa: F401  (registers the "repository" and "ecsEr" sections)
             repository,
             tokens,
         )

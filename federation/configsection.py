@@ -12,8 +12,9 @@ from collections import Counter
 from typing import Any
 
 from ecscore import configfile
+from partners.credentials import ENV_PREFIX
 
-from .models import RepositoryConfiguration
+from .models import ECSERMembership, RepositoryConfiguration
 from .signing import reference_problem
 
 REPOSITORY_KEYS = configfile.ModelKeys(
@@ -100,3 +101,69 @@ class RepositorySection(configfile.ConfigSection):
 
 
 configfile.register(RepositorySection())
+
+
+MEMBERSHIP_KEYS = configfile.ModelKeys(
+    ECSERMembership,
+    {
+        "apiRoot": "api_root",
+        "tokenUrl": "token_url",
+        "clientId": "client_id",
+        "clientSecret": "client_secret",
+        "issuer": "issuer",
+        "register": "register",
+        "discover": "discover",
+    },
+)
+SECRET = ("clientSecret",)
+
+
+class MembershipSection(configfile.ConfigSection):
+    """``ecsEr: {apiRoot, tokenUrl, clientId, clientSecret, issuer, register, discover}``:
+    the ECS-ER this ECS is a member of (``null`` removes it)."""
+
+    key = "ecsEr"
+    order = 46
+
+    def validate(self, data: Any, document: dict[str, Any]) -> list[str]:
+        if data is None:
+            return []
+        if not isinstance(data, dict):
+            return ["ecsEr: must be a mapping with apiRoot, tokenUrl, ... (or null to remove it)"]
+        errors = MEMBERSHIP_KEYS.unknown("ecsEr", data)
+        found, bad = MEMBERSHIP_KEYS.type_errors("ecsEr", data)
+        # A secret the entry leaves out is the stored one (export never writes a literal).
+        config = ECSERMembership.objects.filter(pk=1).first() or ECSERMembership(pk=1)
+        for name, value in MEMBERSHIP_KEYS.values(data, keep=SECRET, invalid=bad).items():
+            setattr(config, name, value)
+        return errors + found + MEMBERSHIP_KEYS.errors(config, "ecsEr", exclude=bad)
+
+    def apply(self, data: Any, prune: bool, stats: Counter) -> None:
+        current = ECSERMembership.objects.filter(pk=1).first()
+        if data is None:
+            if current is not None:
+                current.delete()
+                stats["ecsEr deleted"] += 1
+            return
+        config = current or ECSERMembership(pk=1)
+        configfile.save_if_changed(
+            config,
+            MEMBERSHIP_KEYS.values(data, keep=SECRET),
+            stats,
+            "ecsEr",
+            created=current is None,
+            label="ecsEr",
+            keys=MEMBERSHIP_KEYS.fields,
+        )
+
+    def export(self) -> Any:
+        config = ECSERMembership.objects.filter(pk=1).first()
+        if config is None:
+            return None
+        entry = MEMBERSHIP_KEYS.export(config)
+        if not entry["clientSecret"].startswith(ENV_PREFIX):
+            del entry["clientSecret"]  # a literal secret is never exported
+        return entry
+
+
+configfile.register(MembershipSection())

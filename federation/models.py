@@ -7,6 +7,9 @@ The ECS-ER side (TS 23.558 clauses 8.17.2.2, 8.17.2.3, 8.17.4.2):
 * ``ECSRegistration``: an ECS profile registered by a member ECS, with its expiry, and its
   ``RegistrationKey`` rows (PLMN, ECSP) through which discovery finds it without a scan;
 * ``DiscoverySubscription``: a member ECS watching the set of ECSs its filters match.
+
+The member side: ``ECSERMembership``, the ``ecsEr`` section (which ECS-ER we trust, register
+at and discover through).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 
 from ecscore.history import change_log
+from partners.models import HttpURLField
 
 
 class RepositoryConfiguration(models.Model):
@@ -120,3 +124,35 @@ class DiscoverySubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requestor_id}: {self.subscription_id}"
+
+
+class ECSERMembership(models.Model):
+    """The member role (the file's ``ecsEr`` section): the ECS-ER this ECS trusts; one row.
+
+    Its keys are the whole trust: the JWKS that verifies federation tokens is fetched from
+    ``api_root`` and nowhere else, and the registration, discovery and tokens go to this
+    ECS-ER only.  ``client_secret`` is a literal or ``env:NAME`` (read when a call needs it).
+    """
+
+    api_root = HttpURLField("ECS-ER apiRoot", max_length=1000)
+    token_url = HttpURLField("token URL", max_length=1000)
+    client_id = models.CharField(max_length=255)
+    client_secret = models.CharField(
+        max_length=1000, help_text="A literal or env:NAME; never shown once saved."
+    )
+    # The ``iss`` the ECS-ER signs with (its ECS id); blank: any issuer its keys sign.
+    issuer = models.CharField(max_length=255, blank=True, default="")
+    register = models.BooleanField(default=False, help_text="Register our ECS profile there.")
+    discover = models.BooleanField(
+        default=False, help_text="Discover partner ECSs there for PLMNs no partner serves."
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    history = change_log(excluded_fields=["client_secret"])
+
+    class Meta:
+        verbose_name = "ECS-ER membership"
+        verbose_name_plural = "ECS-ER membership"
+
+    def __str__(self) -> str:
+        return f"member of the ECS-ER at {self.api_root}"
