@@ -87,6 +87,14 @@ class PartnerECS(models.Model):
         (ROAMING_RETRIEVE, "retrieve (we ask the partner over EDGE-10 and answer the EEC)"),
         (ROAMING_REDIRECT, "redirect (the EEC is sent to the partner ECS: redirectedECS)"),
     ]
+    # Where the partner comes from: the operator (file, admin, OAM API), or ECS discovery at
+    # the ECS-ER we are a member of (issue 17), which keeps such rows current itself.
+    SOURCE_CONFIGURED = "configured"
+    SOURCE_DISCOVERED = "discovered"
+    SOURCE_CHOICES = [
+        (SOURCE_CONFIGURED, "configured"),
+        (SOURCE_DISCOVERED, "discovered at the ECS-ER"),
+    ]
 
     partner_id = models.CharField(
         "partner ECS id",
@@ -95,6 +103,9 @@ class PartnerECS(models.Model):
         help_text="The partner ECS's identity; it sends this as reqEcsId.",
     )
     ecsp = models.CharField("ECSP", max_length=255, blank=True, default="", db_index=True)
+    source = models.CharField(
+        max_length=16, choices=SOURCE_CHOICES, default=SOURCE_CONFIGURED, db_index=True
+    )
     api_root = HttpURLField(
         "API root", max_length=500, help_text="e.g. https://ecs.partner.example"
     )
