@@ -8,4 +8,9 @@ class ECSCoreConfig(AppConfig):
     verbose_name = "ECS core"
 
     def ready(self) -> None:
-        from . import history  # noqa: F401  (registers the change-log signal handler)
+        from . import (
+            history,  # noqa: F401  (registers the change-log signal handler)
+            querycache,
+        )
+
+        querycache.install()
