@@ -21,6 +21,7 @@ from rest_framework.settings import perform_import
 from rest_framework.views import APIView
 
 from . import errors, jsontext, ratelimit, schemas
+from .apidoc import MERGE_PATCH_JSON
 from .problems import ProblemException, problem_exception_handler, problem_response
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class ThreeGPPAPIView(APIView):
     #: Whether ECS_REQUIRE_AUTH=0 lets calls without a token through (EDGE-4/EDGE-6).
     anonymous_allowed = True
     request_schema: tuple[str, str] | None = None
+    #: Whether PATCH takes a JSON Merge Patch (RFC 7396), as 3GPP's PATCH operations do.
+    merge_patch = False
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -124,7 +127,12 @@ class ThreeGPPAPIView(APIView):
         return body
 
     def extra_content_types(self) -> tuple[str, ...]:
-        return ()
+        return (MERGE_PATCH_JSON,) if self.merge_patch and self.request.method == "PATCH" else ()
+
+    def require_merge_patch(self, request: Request) -> None:
+        """A PATCH in any other content type is a 415, before the resource is looked up."""
+        if request.content_type.split(";")[0].strip() != MERGE_PATCH_JSON:
+            raise ProblemException(415, f"PATCH needs {MERGE_PATCH_JSON}.")
 
 
 def check_shape(body: Any) -> None:

@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from access.authentication import check_identity
 from access.models import APIClient
 from ecscore import apidoc, schemas
-from ecscore.problems import ProblemException
 from ecscore.views import ThreeGPPAPIView
 
 from .. import repository
@@ -101,8 +100,7 @@ class SubscriptionCollectionView(SubscriptionView):
 class SubscriptionItemView(SubscriptionView):
     """``{apiRoot}/eecs-ecsdiscovery/v1/subscriptions/{subscriptionId}``."""
 
-    def extra_content_types(self) -> tuple[str, ...]:
-        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+    merge_patch = True
 
     @extend_schema(
         operation_id="UpdateEcsInfoDiscSubscription",
@@ -137,8 +135,7 @@ class SubscriptionItemView(SubscriptionView):
         tags=TAGS,
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
-        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
-            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.require_merge_patch(request)
         sub = self.owned(request, subscription_id)
         self.request_schema = wire.PATCH_SCHEMA
         merged = wire.patched(sub, self.validated_body(request))

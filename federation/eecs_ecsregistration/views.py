@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from access.authentication import check_identity
 from access.models import APIClient
 from ecscore import apidoc
-from ecscore.problems import ProblemException
 from ecscore.views import ThreeGPPAPIView
 
 from .. import repository
@@ -87,8 +86,7 @@ class RegistrationCollectionView(RegistrationView):
 class RegistrationItemView(RegistrationView):
     """``{apiRoot}/eecs-ecsregistration/v1/registrations/{registrationId}``."""
 
-    def extra_content_types(self) -> tuple[str, ...]:
-        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+    merge_patch = True
 
     @extend_schema(
         operation_id="UpdateIndECSRegistration",
@@ -118,8 +116,7 @@ class RegistrationItemView(RegistrationView):
         tags=TAGS,
     )
     def patch(self, request: Request, registration_id: str) -> Response:
-        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
-            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.require_merge_patch(request)
         registration = self.owned(request, registration_id)
         self.request_schema = wire.PATCH_SCHEMA
         merged = wire.patched(registration, self.validated_body(request))

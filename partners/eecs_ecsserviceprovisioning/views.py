@@ -125,8 +125,7 @@ class PartnerSubscriptionsView(PartnerAPIView):
 class PartnerSubscriptionView(PartnerAPIView):
     """``{apiRoot}/eecs-ecsserviceprovisioning/v1/subscriptions/{subscriptionId}``."""
 
-    def extra_content_types(self) -> tuple[str, ...]:
-        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+    merge_patch = True
 
     @extend_schema(
         operation_id="UpdateIndEcsServProvSubsc",
@@ -165,8 +164,7 @@ class PartnerSubscriptionView(PartnerAPIView):
     def patch(self, request: Request, subscription_id: str) -> Response:
         partner = partner_of(request)
         served_subscriptions.get(partner, subscription_id)
-        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
-            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.require_merge_patch(request)
         self.request_schema = edge10.SUBSCRIPTION_PATCH_SCHEMA
         changes = self.validated_body(request)
         sub = served_subscriptions.patch(partner, subscription_id, changes)

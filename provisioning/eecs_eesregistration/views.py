@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from access.authentication import caller, check_identity
 from access.models import APIClient
 from ecscore import apidoc
-from ecscore.problems import ProblemException
 from ecscore.views import ThreeGPPAPIView
 
 from .. import registration
@@ -64,8 +63,7 @@ class EESRegistrationCollectionView(EESRegistrationMixin, ThreeGPPAPIView):
 class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
     """``{apiRoot}/eecs-eesregistration/v1/registrations/{registrationId}``."""
 
-    def extra_content_types(self) -> tuple[str, ...]:
-        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+    merge_patch = True
 
     @extend_schema(
         operation_id="GetIndEESReg",
@@ -116,8 +114,7 @@ class EESRegistrationView(EESRegistrationMixin, ThreeGPPAPIView):
         tags=["EDGE-6 EES registration"],
     )
     def patch(self, request: Request, registration_id: str) -> Response:
-        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
-            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.require_merge_patch(request)
         self.owned_registration(request, registration_id)
         self.request_schema = (API.schema_file, "EESRegistrationPatch")
         body = self.validated_body(request)

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from access.authentication import check_identity
 from access.models import APIClient
 from ecscore import apidoc
-from ecscore.problems import ProblemException, problem_response
+from ecscore.problems import problem_response
 from ecscore.views import ThreeGPPAPIView
 
 from .. import datamodel, service
@@ -112,8 +112,7 @@ class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
         sub = subscriptions.get(kwargs["subscription_id"])
         check_identity(request, APIClient.KIND_EEC, sub.eec_id)
 
-    def extra_content_types(self) -> tuple[str, ...]:
-        return ("application/merge-patch+json",) if self.request.method == "PATCH" else ()
+    merge_patch = True
 
     @extend_schema(
         operation_id="UpdateIndServProvSub",
@@ -148,8 +147,7 @@ class ServiceProvisioningSubscriptionView(ThreeGPPAPIView):
         tags=["EDGE-4 subscriptions"],
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
-        if request.content_type.split(";")[0].strip() != "application/merge-patch+json":
-            raise ProblemException(415, "PATCH needs application/merge-patch+json.")
+        self.require_merge_patch(request)
         self.request_schema = (EDGE4_FILE, "ECSServProvSubscriptionPatch")
         changes = self.validated_body(request)
         sub = subscriptions.patch(subscription_id, changes, _subscription_link(request))
