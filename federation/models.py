@@ -17,8 +17,8 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from ecscore.fields import HttpURLField
 from ecscore.history import change_log
-from partners.models import HttpURLField
 
 
 class RepositoryConfiguration(models.Model):

@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from ecscore.fields import HttpURLField
 from ecscore.history import change_log
 from provisioning import signals
 from provisioning.areas import plmn_key
@@ -48,16 +49,6 @@ from .querysets import ProvisioningCacheEntryManager, RetrievalAuditManager
 TOKEN_HASH_PREFIX = "sha256:"
 # The EDGE-10 scope of TS 29.558 clause 7: what we ask a partner's token endpoint for.
 DEFAULT_SCOPE = EDGE10.scope
-
-
-class HttpURLField(models.URLField):
-    """A URL we call: http or https only (a plain URLField also takes ftp and ftps)."""
-
-    default_validators = [
-        URLValidator(
-            schemes=["http", "https"], message="Enter an http or https URL.", code="http_url"
-        )
-    ]
 
 
 def validate_snssai(value: Any) -> None:
