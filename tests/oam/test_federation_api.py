@@ -161,7 +161,8 @@ class TestPolicies(base.ReadWrite):
         {"id": f"pol-new-{n}", "partner": "ecs.partner.example", "easIds": ["*"]} for n in range(3)
     ]
     invalid_data = [
-        ({"id": "pol-bad", "partner": "ecs.nobody.example"}, "/partner"),
+        # An unknown id is an ECS known only through the ECS-ER (issue 17); "" names none.
+        ({"id": "pol-bad", "partner": ""}, "/partner"),
         ({"id": "pol-bad", "partner": "ecs.partner.example", "easIds": "*"}, "/easIds"),
         ({"id": "pol-bad", "partner": "ecs.partner.example", "lifetime": -5}, "/lifetime"),
         ({"partner": "ecs.partner.example"}, "/id"),
