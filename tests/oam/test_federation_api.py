@@ -196,6 +196,27 @@ class TestPolicies(base.ReadWrite):
     def check_representation(self, body: dict[str, Any]) -> None:
         assert body["partner"] == "ecs.partner.example" and body["easIds"] == ["*"]
 
+    def test_a_policy_may_name_an_ecs_known_only_through_the_ecs_er(self):
+        operator = api_for("op", "operator")
+        one = {"id": "pol-er", "partner": "ecs.only-at-er.example", "easIds": ["*"]}
+        created = operator.post("policies/", one)
+        assert created.status_code == 201, created.content
+        assert created.json()["partner"] == "ecs.only-at-er.example"
+        star = {"id": "pol-star", "partner": "*", "requesterEcsps": ["ecsp.x"], "easIds": ["*"]}
+        created = operator.post("policies/", star)
+        assert created.status_code == 201, created.content
+        assert created.json()["requesterEcsps"] == ["ecsp.x"]
+        stored = AuthorizationPolicy.objects.get(policy_id="pol-star")
+        assert (stored.partner, stored.partner_ecs_id) == (None, "*")
+        listed = operator.get("policies/", {"partner": "ecs.only-at-er.example"}).json()
+        assert [p["id"] for p in listed["results"]] == ["pol-er"]
+
+    def test_star_needs_requester_ecsps(self):
+        operator = api_for("op", "operator")
+        refused = operator.post("policies/", {"id": "pol-s", "partner": "*", "easIds": ["*"]})
+        assert "/requesterEcsps" in pointers(refused)
+        assert not AuthorizationPolicy.objects.exists()
+
 
 def cache_entry(partner: PartnerECS, n: int, fresh: bool = True) -> ProvisioningCacheEntry:
     now = timezone.now()

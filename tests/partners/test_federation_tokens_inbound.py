@@ -298,3 +298,24 @@ def test_verifying_with_a_warm_jwks_queries_only_the_partner(client, er):
     tables = [q["sql"] for q in queries.captured_queries]
     assert len(tables) == 1, json.dumps(tables, indent=1)
     assert "partners_partnerecs" in tables[0]
+
+
+def test_only_a_configured_partner_subscribes_with_a_federation_token(client, er, monkeypatch):
+    monkeypatch.setenv("ECS_ALLOW_PRIVATE_CALLBACKS", "1")  # the destination is on loopback
+    ecs_policy()
+    body = {
+        "reqEcsId": CALLER,
+        "notificationDestination": f"{er.server.url}/notify",
+        "acProfs": [{"acId": "ac-1", "eass": [{"easId": "app.one"}]}],
+    }
+    subscriptions = "/eecs-ecsserviceprovisioning/v1/subscriptions"
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {er.token()}"}
+    refused = post_json(client, subscriptions, body, **headers)
+    assert_conforms(refused, EDGE10_FILE, "/subscriptions", "post")
+    assert refused.status_code == 403
+    assert "configured partner" in refused.json()["detail"]
+
+    make_policy(make_partner(CALLER))
+    created = post_json(client, subscriptions, body, **headers)
+    assert_conforms(created, EDGE10_FILE, "/subscriptions", "post")
+    assert created.status_code == 201, created.content
