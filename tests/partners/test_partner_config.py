@@ -807,3 +807,20 @@ def test_the_admin_lists_and_filters_partners_by_roaming_mode(admin_client):
     assert page.status_code == 200
     assert [p.partner_id for p in page.context["cl"].result_list] == ["ecs.redirects"]
     assert "redirect (the EEC is sent to the partner ECS" in page.content.decode()
+
+
+def test_the_admin_takes_a_policy_for_ecss_known_only_through_the_er(admin_client):
+    partner = PartnerECS.objects.create(**PARTNER_KEYS.values(NEW_PARTNER))
+    star = {**policy_form(partner, partner_ecs_id="*", requester_ecsps=""), "partner": ""}
+    errors = admin_form_errors(admin_client.post(POLICY_ADD, star))
+    assert list(errors) == ["requester_ecsps"], errors
+    both = policy_form(partner, partner_ecs_id="ecs.other.example")
+    assert list(admin_form_errors(admin_client.post(POLICY_ADD, both))) == ["partner_ecs_id"]
+    star["requester_ecsps"] = '["ecsp.friend.example"]'
+    assert admin_form_errors(admin_client.post(POLICY_ADD, star)) == {}
+    saved = AuthorizationPolicy.objects.get()
+    assert (saved.partner, saved.partner_ecs_id, saved.requester_ecsps) == (
+        None,
+        "*",
+        ["ecsp.friend.example"],
+    )
