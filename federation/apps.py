@@ -14,11 +14,13 @@ class FederationConfig(AppConfig):
     def ready(self) -> None:
         from access import oauth
         from notifications import worker
+        from partners import federated
 
         from . import (
             configsection,  # noqa: F401  (registers the "repository" and "ecsEr" sections)
             repository,
             tokens,
+            verify,
         )
         from .eecs_ecsdiscovery import wire as discovery
         from .eecs_ecsregistration import wire as registration
@@ -27,4 +29,5 @@ class FederationConfig(AppConfig):
         discovery.register_schemas()
         repository.set_notification_format(discovery.notification)
         oauth.set_resource_issuer(tokens.issue)
+        federated.set_verifier(verify.verify)  # federation tokens on our EDGE-10 API
         worker.register_periodic("expire-ecs-registrations", repository.expire, 5)

@@ -159,9 +159,14 @@ def jwks(configured: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def issue(
-    configured: list[dict[str, str]], issuer: str, subject: str, audience: str, scope: str
+    configured: list[dict[str, str]],
+    issuer: str,
+    subject: str,
+    audience: str,
+    scope: str,
+    ecsp_id: str = "",
 ) -> tuple[str, int]:
-    """A signed federation token and its lifetime in seconds."""
+    """A signed federation token and its lifetime in seconds (``ecspId`` only when given)."""
     active = keys(configured)[0]
     now = int(time.time())
     claims = {
@@ -173,5 +178,7 @@ def issue(
         "exp": now + TOKEN_SECONDS,
         "jti": uuid.uuid4().hex,
     }
+    if ecsp_id:
+        claims["ecspId"] = ecsp_id
     token = jwt.encode(claims, active.private_key, algorithm=ALGORITHM, headers={"kid": active.kid})
     return token, TOKEN_SECONDS

@@ -4,7 +4,8 @@ Registered with ``access.oauth.set_resource_issuer``; called for a client creden
 carrying ``resource`` once ``access`` has authenticated the client and checked that it asks
 only for scopes it was given.  A token is issued only when this ECS is an ECS-ER, to a
 member ECS (API client kind ``ecs``), for the scope ``eecs-ecsserviceprovisioning`` alone, and
-for a target ECS that is registered here now (else ``invalid_target``, RFC 8707).
+for a target ECS that is registered here now (else ``invalid_target``, RFC 8707).  The token
+carries ``ecspId``, the ECSP of the caller's live registration here (omitted without one).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def issue(request: ResourceTokenRequest) -> dict[str, Any]:
     target = request.resource
     if not repository.live_registrations().filter(ecs_id=target).exists():
         raise TokenRefused("invalid_target", "The resource is no ECS registered here.")
+    # The ECSP of the caller's own live registration here: targets authorize by it (policies
+    # naming requester ECSPs).  No live registration: no claim, never a guess.
+    ecsp_id = (
+        repository.live_registrations()
+        .filter(ecs_id=request.client.identity)
+        .values_list("ecsp_id", flat=True)
+        .first()
+    )
     try:
         token, seconds = signing.issue(
             config.signing_keys,
@@ -42,6 +51,7 @@ def issue(request: ResourceTokenRequest) -> dict[str, Any]:
             subject=request.client.identity,
             audience=target,
             scope=FEDERATION_SCOPE,
+            ecsp_id=ecsp_id or "",
         )
     except signing.KeyUnavailable as exc:
         logger.error("No federation token: the signing key is unavailable: %s", exc)

@@ -301,7 +301,7 @@ class PartnerECSAdmin(OAMAdmin):
 class AuthorizationPolicyAdmin(OAMAdmin):
     list_display = (
         "__str__",
-        "partner",
+        "requester",
         "enabled",
         "valid_from",
         "valid_until",
@@ -310,11 +310,12 @@ class AuthorizationPolicyAdmin(OAMAdmin):
         "rate_per_minute",
     )
     list_filter = ("enabled", "partner")
-    search_fields = ("policy_id", "partner__partner_id")
+    search_fields = ("policy_id", "partner__partner_id", "partner_ecs_id")
     list_select_related = ("partner",)
     json_checks = {"serving_plmns": check_plmn_list}
     json_editors = {
         "serving_plmns": PLMN_LIST_EDITOR,
+        "requester_ecsps": editors.strings("ECSP"),
         "eas_ids": editors.strings("EAS id", f"{ANY} (any)"),
         "ecsps": editors.strings("ECSP"),
         "dnns": editors.strings("DNN", "edge.example"),
@@ -338,6 +339,12 @@ class AuthorizationPolicyAdmin(OAMAdmin):
         super().save_model(request, obj, form, change)
         for warning in policy_warnings(obj):
             self.message_user(request, warning, messages.WARNING)
+
+    @admin.display(description="partner or ECS id")
+    def requester(self, obj: AuthorizationPolicy) -> str:
+        if obj.partner_ecs_id == ANY:
+            return f"{ANY} of ECSPs {', '.join(obj.requester_ecsps or [])}"
+        return obj.requester_label
 
     @admin.display(description="EAS ids")
     def eas_list(self, obj: AuthorizationPolicy) -> str:

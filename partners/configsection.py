@@ -8,8 +8,11 @@ is a literal token or ``sha256:<hex>``; only the hash is stored and export write
 ``outboundToken`` and ``clientSecret`` are a literal or ``env:NAME``; export writes only the
 ``env:`` form, and an entry without them keeps the stored ones.
 
-``policies``: ``{id, partner, enabled, validFrom, validUntil, servingPlmns, easIds, ecsps,
-dnns, lifetime, ratePerMinute}`` -- identified by ``id`` when given, else by ``partner``.
+``policies``: ``{id, partner, requesterEcsps, enabled, validFrom, validUntil, servingPlmns,
+easIds, ecsps, dnns, lifetime, ratePerMinute}`` -- identified by ``id`` when given, else by
+``partner``.  ``partner`` is a configured partner's id, or the ECS id of an ECS known only
+through the ECS-ER (no ``partners`` entry), or ``"*"`` with ``requesterEcsps`` (every ECS of
+those ECSPs presenting a federation token of our ECS-ER).
 
 The models (``PartnerECS``, ``AuthorizationPolicy``) are the one definition of every option:
 its default, type, range, choices and rules.  Here are only the file's key for each field
@@ -68,6 +71,7 @@ POLICY_KEYS = configfile.ModelKeys(
     {
         "id": "policy_id",
         "partner": "partner",
+        "requesterEcsps": "requester_ecsps",
         "enabled": "enabled",
         "validFrom": "valid_from",
         "validUntil": "valid_until",
@@ -209,11 +213,16 @@ class PartnerSection(configfile.ConfigSection):
 
 
 def policy_entry_errors(
-    label: str, entry: dict[str, Any], policy: AuthorizationPolicy, partner_pk: int | None
+    label: str,
+    entry: dict[str, Any],
+    policy: AuthorizationPolicy,
+    partner_pk: int | None,
+    ecs_id: str = "",
 ) -> list[str]:
     """One ``policies`` entry, checked on ``policy`` (the stored one it updates, or a new
-    one), which gets the entry's values set; ``partner_pk`` is the stored partner it names
-    (None: no such row, which the caller reports).  Which entry is which is the caller's.
+    one), which gets the entry's values set; ``partner_pk`` is the stored partner it names,
+    else ``ecs_id`` the ECS id (or "*") it names without a partner entry (neither: the
+    caller reports the partner).  Which entry is which is the caller's.
     """
     errors = POLICY_KEYS.unknown(label, entry)
     found, bad = POLICY_KEYS.type_errors(label, entry)
@@ -221,7 +230,9 @@ def policy_entry_errors(
     for name, value in POLICY_KEYS.values(entry, invalid=bad).items():
         setattr(policy, name, value)
     if partner_pk is not None:
-        policy.partner_id = partner_pk
+        policy.partner_id, policy.partner_ecs_id = partner_pk, ""
+    elif ecs_id:
+        policy.partner, policy.partner_ecs_id = None, ecs_id
     else:
         bad.add("partner")
     return errors + POLICY_KEYS.errors(policy, label, exclude=bad)
@@ -232,8 +243,18 @@ def export_policy(p: AuthorizationPolicy) -> dict[str, Any]:
     entry = POLICY_KEYS.export(p)
     if not p.policy_id:
         del entry["id"]
-    entry["partner"] = p.partner.partner_id
+    entry["partner"] = p.requester_label
     return entry
+
+
+def _configured_partners() -> dict[str, int]:
+    """Partner id -> pk of the partners a policy names by relation: the configured ones
+    (a discovered row comes and goes with discovery; a policy names it by ECS id)."""
+    return dict(
+        PartnerECS.objects.filter(source=PartnerECS.SOURCE_CONFIGURED).values_list(
+            "partner_id", "pk"
+        )
+    )
 
 
 class PolicySection(configfile.ConfigSection):
@@ -249,7 +270,7 @@ class PolicySection(configfile.ConfigSection):
             for p in (partners if isinstance(partners, list) else [])
             if isinstance(p, dict) and isinstance(p.get("id"), str)
         }
-        stored_partners = dict(PartnerECS.objects.values_list("partner_id", "pk"))
+        stored_partners = _configured_partners()
         known = listed | set(stored_partners)
         stored = _StoredPolicies()
         errors: list[str] = []
@@ -260,8 +281,8 @@ class PolicySection(configfile.ConfigSection):
                 errors.append(f"{label}: must be a mapping")
                 continue
             partner = entry.get("partner")
-            if not isinstance(partner, str) or partner not in known:
-                errors.append(f"{label}.partner: {partner!r} is not a partner")
+            if not isinstance(partner, str) or not partner.strip():
+                errors.append(f"{label}.partner: {partner!r} is no partner or ECS id")
                 partner = None
             policy_id = entry.get("id") if isinstance(entry.get("id"), str) else None
             identity = ("id", policy_id) if policy_id else ("partner", partner)
@@ -275,26 +296,27 @@ class PolicySection(configfile.ConfigSection):
             # Checked on the policy it updates (or a new one) for the partner it names; a
             # partner only the file lists has no row yet, so the model cannot check that.
             policy = stored.find(policy_id, partner)
-            errors += policy_entry_errors(label, entry, policy, stored_partners.get(partner))
+            errors += policy_entry_errors(
+                label,
+                entry,
+                policy,
+                stored_partners.get(partner or ""),
+                "" if partner is None or partner in known else partner,
+            )
         return errors
 
     def apply(self, data: Any, prune: bool, stats: Counter) -> None:
-        partners = {p.partner_id: p for p in PartnerECS.objects.all()}
+        partners = _configured_partners()
         stored = _StoredPolicies()
         kept: set[int] = set()
         for index, entry in enumerate(data):
-            if entry["partner"] not in partners:
-                # Listed in the database when the file was validated, pruned since.
-                raise configfile.ConfigError(
-                    [
-                        f"policies[{index}].partner: {entry['partner']!r} is not listed under "
-                        "partners, so --prune removes it"
-                    ]
-                )
             policy = stored.find(entry.get("id"), entry["partner"])
+            # A partner pruned since the file was validated: the policy names its ECS id.
+            pk = partners.get(entry["partner"])
             wanted = {
                 **POLICY_KEYS.values(entry),
-                "partner_id": partners[entry["partner"]].pk,
+                "partner_id": pk,
+                "partner_ecs_id": "" if pk is not None else entry["partner"],
             }
             configfile.save_if_changed(
                 policy,
@@ -303,7 +325,7 @@ class PolicySection(configfile.ConfigSection):
                 "policy",
                 created=policy._state.adding,
                 label=configfile.entry_label("policies", index, entry),
-                keys=POLICY_KEYS.fields,
+                keys={**POLICY_KEYS.fields, "partner_ecs_id": "partner"},
             )
             kept.add(policy.pk)
         if prune:
@@ -314,7 +336,7 @@ class PolicySection(configfile.ConfigSection):
 
     def export(self) -> Any:
         policies = AuthorizationPolicy.objects.select_related("partner")
-        ordered = sorted(policies, key=lambda p: (p.partner.partner_id, p.policy_id))
+        ordered = sorted(policies, key=lambda p: (p.requester_label, p.policy_id))
         return [export_policy(p) for p in ordered]
 
 
@@ -324,7 +346,7 @@ class _StoredPolicies:
     def __init__(self) -> None:
         self.all = list(AuthorizationPolicy.objects.select_related("partner"))
         self.by_id = {p.policy_id: p for p in self.all if p.policy_id}
-        self.by_partner = {p.partner.partner_id: p for p in self.all if not p.policy_id}
+        self.by_partner = {p.requester_label: p for p in self.all if not p.policy_id}
 
     def find(self, policy_id: str | None, partner: str | None) -> AuthorizationPolicy:
         found = self.by_id.get(policy_id) if policy_id else self.by_partner.get(partner or "")

@@ -20,6 +20,7 @@ from provisioning.models import ECSConfiguration
 
 from . import audit, cache, policy
 from .eecs_ecsserviceprovisioning import wire as edge10
+from .federated import Requester, requester_id, requester_row
 from .models import PartnerECS, RetrievalAudit
 
 
@@ -32,11 +33,14 @@ class InboundAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
+def answer(requester: Requester, request: dict[str, Any]) -> InboundAnswer:
+    """The answer to a ServProvReq of a configured partner, or of an ECS known only through
+    the ECS-ER (audited under its ECS id, linked to its partners row when it has one)."""
     started = time.monotonic()
+    partner, label = requester_row(requester), requester_id(requester)
     query = datamodel.provisioning_query(edge10.query_body(request))
     canonical = cache.canonical_query(query, plmn_key(request.get("servingPlmn")), False)
-    decision = policy.authorize(partner, request, query)
+    decision = policy.authorize(requester, request, query)
     if not decision.allowed:
         headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
         audit.write(
@@ -45,6 +49,7 @@ def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
                     RetrievalAudit.INBOUND,
                     partner,
                     canonical,
+                    partner_label=label,
                     decision=RetrievalAudit.DENIED,
                     reason=f"{decision.cause}: {decision.reason}",
                     status=decision.status,
@@ -70,6 +75,7 @@ def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
                 RetrievalAudit.INBOUND,
                 partner,
                 canonical,
+                partner_label=label,
                 status=status,
                 edn_count=len(configs),
                 reason=f"policy {decision.policy}",
@@ -80,7 +86,9 @@ def answer(partner: PartnerECS, request: dict[str, Any]) -> InboundAnswer:
     return InboundAnswer(status, {"ednCnfgInfo": configs} if configs else None)
 
 
-def record_rejection(partner: PartnerECS | None, status: int, reason: str) -> None:
+def record_rejection(
+    partner: PartnerECS | None, status: int, reason: str, label: str = "(unauthenticated)"
+) -> None:
     """Audit a request refused before authorization (bad credentials, malformed body)."""
     audit.write(
         [
@@ -88,7 +96,7 @@ def record_rejection(partner: PartnerECS | None, status: int, reason: str) -> No
                 RetrievalAudit.INBOUND,
                 partner,
                 {},
-                partner_label="(unauthenticated)",
+                partner_label=label,
                 decision=RetrievalAudit.DENIED,
                 reason=reason,
                 status=status,

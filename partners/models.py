@@ -345,7 +345,29 @@ class AuthorizationPolicy(models.Model):
         default="",
         help_text="Optional; without one a partner has at most one policy.",
     )
-    partner = models.ForeignKey(PartnerECS, on_delete=models.CASCADE, related_name="policies")
+    # Whom it covers: a configured partner (``partner``), or an ECS known only through the
+    # ECS-ER we are a member of (``partner_ecs_id``, its ECS id, or "*" with
+    # ``requester_ecsps``: every ECS of those ECSPs), which a federation token identifies.
+    partner = models.ForeignKey(
+        PartnerECS, null=True, blank=True, on_delete=models.CASCADE, related_name="policies"
+    )
+    partner_ecs_id = models.CharField(
+        "ECS id (no partner entry)",
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text='An ECS known only through the ECS-ER (its federation token\'s sub), or "*" '
+        "for every ECS of the requester ECSPs; empty when the policy names a partner.",
+    )
+    requester_ecsps = models.JSONField(
+        "requester ECSPs",
+        null=True,
+        blank=True,
+        validators=[validate_string_list],
+        help_text='With ECS id "*" (and only then, where it is required): the ECSPs whose '
+        "ECSs are covered, by their federation token's ecspId.",
+    )
     enabled = models.BooleanField(default=True)
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -403,14 +425,42 @@ class AuthorizationPolicy(models.Model):
                 condition=models.Q(policy_id=""),
                 name="policy_one_unnamed_per_partner",
             ),
+            models.UniqueConstraint(
+                fields=["partner_ecs_id"],
+                condition=models.Q(policy_id="") & ~models.Q(partner_ecs_id=""),
+                name="policy_one_unnamed_per_ecs_id",
+            ),
+            # Exactly one of the two ways to name whom it covers.
+            models.CheckConstraint(
+                condition=(models.Q(partner__isnull=False) & models.Q(partner_ecs_id=""))
+                | (models.Q(partner__isnull=True) & ~models.Q(partner_ecs_id="")),
+                name="policy_partner_or_ecs_id",
+            ),
         ]
 
     def __str__(self) -> str:
-        return self.policy_id or f"policy of {self.partner}"
+        return self.policy_id or f"policy of {self.requester_label}"
+
+    @property
+    def requester_label(self) -> str:
+        """Whom it covers, as the file's ``partner`` names it."""
+        if self.partner_id is not None:
+            return self.partner.partner_id
+        return self.partner_ecs_id
 
     def clean(self) -> None:
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValidationError({"valid_until": "Must be after valid from."})
+        if self.partner_id is None and not self.partner_ecs_id:
+            raise ValidationError({"partner": 'Name a partner, or an ECS id (or "*").'})
+        if self.partner_id is not None and self.partner_ecs_id:
+            raise ValidationError({"partner_ecs_id": "Name a partner or an ECS id, not both."})
+        if self.partner_ecs_id == "*" and not self.requester_ecsps:
+            raise ValidationError(
+                {"requester_ecsps": 'Required with "*": the ECSPs whose ECSs it covers.'}
+            )
+        if self.partner_ecs_id != "*" and self.requester_ecsps:
+            raise ValidationError({"requester_ecsps": 'Only with the ECS id "*".'})
 
     def in_force(self, now: Any = None) -> bool:
         now = now or timezone.now()

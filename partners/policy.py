@@ -5,6 +5,12 @@ id, and one enabled policy in force covers it: the serving PLMN is one the polic
 the policy lists none), and every EAS id asked for is one the policy lists (``["*"]`` allows
 any, and is the only way to ask without EAS ids).  Among covering policies the first by id
 wins.  Its ``ratePerMinute`` counts the partner's requests over a sliding minute.
+
+Which policies can cover a requester (``candidates``): a configured partner's own, and those
+naming its ECS id; an ECS known only through the ECS-ER (a verified federation token,
+``federated.FederatedECS``): those naming its ECS id, and those naming ``"*"`` whose
+``requesterEcsps`` list its token's ``ecspId``.  ``"*"`` never covers a configured partner:
+the operator decided about that one (and disabling it refuses it).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from ecscore import errors, ratelimit
@@ -19,6 +26,7 @@ from provisioning.areas import plmn_key
 from provisioning.matching import EDNMatch
 from provisioning.query import ProvisioningQuery
 
+from .federated import FederatedECS, Requester, requester_id
 from .models import AuthorizationPolicy, PartnerECS
 
 ANY = "*"
@@ -58,10 +66,39 @@ def covers(policy: AuthorizationPolicy, serving_plmn: str | None, eas_ids: tuple
     return ""
 
 
-def authorize(partner: PartnerECS, request: dict[str, Any], query: ProvisioningQuery) -> Decision:
-    if not partner.enabled:
+def candidates(requester: Requester) -> list[AuthorizationPolicy]:
+    """The policies that may cover ``requester``, first by id (one query, by index)."""
+    if isinstance(requester, PartnerECS):
+        found = AuthorizationPolicy.objects.filter(
+            Q(partner=requester) | Q(partner_ecs_id=requester.partner_id)
+        )
+    else:
+        wanted = Q(partner_ecs_id=requester.ecs_id)
+        if requester.row is not None:
+            wanted |= Q(partner=requester.row)
+        if requester.ecsp_id:
+            wanted |= Q(partner_ecs_id=ANY)
+        found = AuthorizationPolicy.objects.filter(wanted)
+    policies = [
+        p
+        for p in found
+        if p.partner_ecs_id != ANY
+        or (isinstance(requester, FederatedECS) and requester.ecsp_id in (p.requester_ecsps or []))
+    ]
+    return sorted(policies, key=lambda p: (p.policy_id, p.pk))
+
+
+def _rate_key(requester: Requester) -> str:
+    if isinstance(requester, PartnerECS):
+        return f"partner:{requester.pk}"
+    return f"ecs:{requester.ecs_id}"
+
+
+def authorize(requester: Requester, request: dict[str, Any], query: ProvisioningQuery) -> Decision:
+    row = requester if isinstance(requester, PartnerECS) else requester.row
+    if row is not None and not row.enabled:
         return _deny("PARTNER_DISABLED", "the partner is disabled")
-    if request.get("reqEcsId") != partner.partner_id:
+    if request.get("reqEcsId") != requester_id(requester):
         return _deny(
             "REQUESTER_MISMATCH",
             f"reqEcsId {request.get('reqEcsId')!r} is not the id of the credential's partner",
@@ -69,8 +106,7 @@ def authorize(partner: PartnerECS, request: dict[str, Any], query: ProvisioningQ
     serving = plmn_key(request.get("servingPlmn"))
     now = timezone.now()
     reasons = []
-    policies = sorted(partner.policies.all(), key=lambda p: (p.policy_id, p.pk))
-    for policy in policies:
+    for policy in candidates(requester):
         if not policy.in_force(now):
             continue
         why_not = covers(policy, serving, query.eas_ids)
@@ -78,7 +114,7 @@ def authorize(partner: PartnerECS, request: dict[str, Any], query: ProvisioningQ
             reasons.append(why_not)
             continue
         if policy.rate_per_minute is not None:
-            allowed, wait = ratelimit.hit(f"partner:{partner.pk}", policy.rate_per_minute)
+            allowed, wait = ratelimit.hit(_rate_key(requester), policy.rate_per_minute)
             if not allowed:
                 decision = _deny("TOO_MANY_REQUESTS", "over the policy's rate limit", 429)
                 decision.retry_after = wait

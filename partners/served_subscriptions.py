@@ -114,7 +114,7 @@ def covering_policy(partner: PartnerECS, request: dict[str, Any]) -> Authorizati
     query = _query(request)
     serving = plmn_key(request.get("servingPlmn"))
     now = timezone.now()
-    for candidate in sorted(partner.policies.all(), key=lambda p: (p.policy_id, p.pk)):
+    for candidate in policy.candidates(partner):
         if candidate.in_force(now) and not policy.covers(candidate, serving, query.eas_ids):
             return candidate
     return None

@@ -42,7 +42,10 @@ TRACKED: dict[str, tuple[Any, Any]] = {
     "edn": (EDN, lambda row: row.edn_id or f"{row.dnn}"),
     "ees": (EES, lambda row: row.ees_id),
     "partner": (PartnerECS, lambda row: row.partner_id),
-    "policy": (AuthorizationPolicy, lambda row: row.policy_id or f"partner:{row.partner_id}"),
+    "policy": (
+        AuthorizationPolicy,
+        lambda row: row.policy_id or f"partner:{row.partner_id or row.partner_ecs_id}",
+    ),
 }
 ORDER = sorted(TRACKED)  # ties in time go by model name, then row, all descending
 #: Bookkeeping that is no change of the object.

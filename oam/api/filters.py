@@ -43,8 +43,12 @@ class PartnerFilterSet(django_filters.FilterSet):
 
 
 class PolicyFilterSet(django_filters.FilterSet):
-    partner = django_filters.CharFilter(field_name="partner__partner_id")
+    # A configured partner's id, or the ECS id (or "*") a policy names without one.
+    partner = django_filters.CharFilter(method="filter_partner")
     enabled = django_filters.BooleanFilter()
+
+    def filter_partner(self, queryset: Any, name: str, value: str) -> Any:
+        return queryset.filter(Q(partner__partner_id=value) | Q(partner_ecs_id=value))
 
     class Meta:
         model = AuthorizationPolicy

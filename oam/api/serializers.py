@@ -387,7 +387,10 @@ class PolicySerializer(EntrySerializer):
             partner_file.POLICY_KEYS,
             {
                 "id": serializers.CharField(help_text="The policy's id (required by the API)."),
-                "partner": serializers.CharField(help_text="The partner ECS's id."),
+                "partner": serializers.CharField(
+                    help_text="A configured partner ECS's id, the ECS id of an ECS known only "
+                    'through the ECS-ER, or "*" (with requesterEcsps).'
+                ),
                 "servingPlmns": plmn_list(required=False, allow_null=True),
             },
         )
@@ -402,14 +405,19 @@ class PolicySerializer(EntrySerializer):
         messages = _require_id(entry, "policy")
         partner_id = entry.get("partner")
         partner_pk = (
-            PartnerECS.objects.filter(partner_id=partner_id).values_list("pk", flat=True).first()
+            PartnerECS.objects.filter(partner_id=partner_id, source=PartnerECS.SOURCE_CONFIGURED)
+            .values_list("pk", flat=True)
+            .first()
             if isinstance(partner_id, str)
             else None
         )
-        if partner_pk is None:
-            messages.append(f".partner: {partner_id!r} is not a partner")
+        # No configured partner of that id: the policy names an ECS known only through the
+        # ECS-ER (or "*").
+        ecs_id = partner_id if isinstance(partner_id, str) and partner_id.strip() else ""
+        if partner_pk is None and not ecs_id:
+            messages.append(f".partner: {partner_id!r} is no partner or ECS id")
         policy = instance or AuthorizationPolicy()
-        messages += partner_file.policy_entry_errors("", entry, policy, partner_pk)
+        messages += partner_file.policy_entry_errors("", entry, policy, partner_pk, ecs_id)
         return policy, messages
 
 

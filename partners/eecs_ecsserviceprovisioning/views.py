@@ -15,23 +15,35 @@ from ecscore import apidoc, errors
 from ecscore.problems import ProblemException, problem_response, status_of
 from ecscore.views import ThreeGPPAPIView
 
-from .. import inbound, remote_subscriptions, served_subscriptions
+from .. import federated, inbound, remote_subscriptions, served_subscriptions
 from . import API
 from . import wire as edge10
-from .authentication import IsPartner, PartnerTokenAuthentication, partner_of
+from .authentication import (
+    FederationTokenAuthentication,
+    InvalidFederationToken,
+    IsPartner,
+    PartnerTokenAuthentication,
+    partner_of,
+    requester_of,
+)
 
 
 class PartnerAPIView(ThreeGPPAPIView):
     """An EDGE-10 operation: only partner ECSs, authenticated as for the request operation."""
 
-    # A partner's static token, or an OAuth 2.0 token of a client that speaks for it.
-    authentication_classes = [OAuth2ClientAuthentication, PartnerTokenAuthentication]
+    # A federation token (a JWT from our ECS-ER), a partner's static token, or an OAuth 2.0
+    # token of a client that speaks for it.
+    authentication_classes = [
+        FederationTokenAuthentication,
+        OAuth2ClientAuthentication,
+        PartnerTokenAuthentication,
+    ]
     permission_classes = [IsPartner]
     required_scope = API.scope
     anonymous_allowed = False
 
     def permission_denied(self, request: Request, message=None, code=None) -> None:
-        if request.auth is None or partner_of(request) is None:
+        if request.auth is None or requester_of(request) is None:
             inbound.record_rejection(None, 401, "no or unknown credentials")
             raise exceptions.NotAuthenticated("Partner credentials are required.")
         super().permission_denied(request, message, code)
@@ -39,6 +51,8 @@ class PartnerAPIView(ThreeGPPAPIView):
     def perform_authentication(self, request: Request) -> None:
         try:
             super().perform_authentication(request)
+        except InvalidFederationToken:
+            raise  # audited with its reason where it was refused
         except exceptions.AuthenticationFailed:
             inbound.record_rejection(None, 401, "unknown credentials")
             raise
@@ -54,7 +68,8 @@ class PartnerProvisioningRequestView(PartnerAPIView):
         summary="Service provisioning information retrieval by a partner ECS (EDGE-10).",
         description="Body ServProvReq, answer ServProvResp; see "
         "partners/eecs_ecsserviceprovisioning/openapi/ECSPortal_Eecs_ECSServiceProvisioning.yaml. "
-        "Credentials: Authorization: Bearer <token>.",
+        "Credentials: Authorization: Bearer <token> (a partner's token, or a federation "
+        "token our ECS-ER signed).",
         request=apidoc.body(*edge10.REQUEST_SCHEMA),
         responses={
             (200, apidoc.JSON): apidoc.answer(
@@ -68,13 +83,19 @@ class PartnerProvisioningRequestView(PartnerAPIView):
         tags=["EDGE-10 partner ECS"],
     )
     def post(self, request: Request) -> Response:
-        partner = partner_of(request)
+        requester = requester_of(request)
+        assert requester is not None  # IsPartner
         try:
             body = self.validated_body(request)
         except (ProblemException, errors.ECSError) as exc:
-            inbound.record_rejection(partner, status_of(exc), f"invalid request: {exc.cause}")
+            inbound.record_rejection(
+                federated.requester_row(requester),
+                status_of(exc),
+                f"invalid request: {exc.cause}",
+                federated.requester_id(requester),
+            )
             raise
-        result = inbound.answer(partner, body)
+        result = inbound.answer(requester, body)
         if result.status >= 400:
             return problem_response(
                 result.status, result.detail, result.cause, headers=result.headers

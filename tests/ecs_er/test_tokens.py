@@ -213,3 +213,21 @@ def test_tokens_and_keys_are_never_logged(client, federation, caplog):
     text = caplog.text + json.dumps([r.__dict__ for r in caplog.records], default=str)
     assert body["access_token"] not in text
     assert "PRIVATE KEY" not in text
+
+
+def test_the_token_names_the_requesters_ecsp_when_it_is_registered(client, federation):
+    """Targets authorize ECSs they know only through us by their ECSP (the ecspId claim)."""
+    body = token_response(client, federation, FEDERATION_SCOPE, resource=VISITED_ID).json()
+    assert "ecspId" not in verify(client, body["access_token"])  # home is not registered
+
+    home = bearer(client, federation, REGISTRATION_SCOPE)
+    registered = send(
+        client,
+        "POST",
+        REGISTRATIONS,
+        {"ecsProfile": ecs_profile(HOME_ID, ecsp="ecsp.home.example")},
+        **home,
+    )
+    assert registered.status_code == 201, registered.content
+    body = token_response(client, federation, FEDERATION_SCOPE, resource=VISITED_ID).json()
+    assert verify(client, body["access_token"])["ecspId"] == "ecsp.home.example"

@@ -161,7 +161,8 @@ class TestPolicies(base.ReadWrite):
         {"id": f"pol-new-{n}", "partner": "ecs.partner.example", "easIds": ["*"]} for n in range(3)
     ]
     invalid_data = [
-        ({"id": "pol-bad", "partner": "ecs.nobody.example"}, "/partner"),
+        # An unknown id is an ECS known only through the ECS-ER (issue 17); "" names none.
+        ({"id": "pol-bad", "partner": ""}, "/partner"),
         ({"id": "pol-bad", "partner": "ecs.partner.example", "easIds": "*"}, "/easIds"),
         ({"id": "pol-bad", "partner": "ecs.partner.example", "lifetime": -5}, "/lifetime"),
         ({"partner": "ecs.partner.example"}, "/id"),
@@ -194,6 +195,27 @@ class TestPolicies(base.ReadWrite):
 
     def check_representation(self, body: dict[str, Any]) -> None:
         assert body["partner"] == "ecs.partner.example" and body["easIds"] == ["*"]
+
+    def test_a_policy_may_name_an_ecs_known_only_through_the_ecs_er(self):
+        operator = api_for("op", "operator")
+        one = {"id": "pol-er", "partner": "ecs.only-at-er.example", "easIds": ["*"]}
+        created = operator.post("policies/", one)
+        assert created.status_code == 201, created.content
+        assert created.json()["partner"] == "ecs.only-at-er.example"
+        star = {"id": "pol-star", "partner": "*", "requesterEcsps": ["ecsp.x"], "easIds": ["*"]}
+        created = operator.post("policies/", star)
+        assert created.status_code == 201, created.content
+        assert created.json()["requesterEcsps"] == ["ecsp.x"]
+        stored = AuthorizationPolicy.objects.get(policy_id="pol-star")
+        assert (stored.partner, stored.partner_ecs_id) == (None, "*")
+        listed = operator.get("policies/", {"partner": "ecs.only-at-er.example"}).json()
+        assert [p["id"] for p in listed["results"]] == ["pol-er"]
+
+    def test_star_needs_requester_ecsps(self):
+        operator = api_for("op", "operator")
+        refused = operator.post("policies/", {"id": "pol-s", "partner": "*", "easIds": ["*"]})
+        assert "/requesterEcsps" in pointers(refused)
+        assert not AuthorizationPolicy.objects.exists()
 
 
 def cache_entry(partner: PartnerECS, n: int, fresh: bool = True) -> ProvisioningCacheEntry:

@@ -329,9 +329,11 @@ def _set(path: tuple, value: Any):
 
 INVALID = [
     pytest.param(
-        _set(("policies", 1, "partner"), "ecs.nobody.example"),
+        # An id with no partners entry is an ECS known only through the ECS-ER (issue 17);
+        # what names no ECS at all is refused.
+        _set(("policies", 1, "partner"), 42),
         "policies[1] (a-video).partner",
-        id="unknown-partner",
+        id="no-partner-id",
     ),
     pytest.param(
         _set(("partners", 0, "consult"), "sometimes"),
@@ -477,18 +479,67 @@ def test_prune_of_policies_alone_keeps_partners(tmp_path, applied):
     assert AuthorizationPolicy.objects.count() == 0
 
 
-def test_prune_refuses_a_policy_of_a_partner_it_removes(tmp_path, applied):
+def test_a_policy_of_a_pruned_partner_names_its_ecs_id(tmp_path, applied):
+    """Pruning a partner whose policy the file still lists: the policy stays, naming the
+    ECS id, which covers that ECS only when it presents a federation token of our ECS-ER
+    (its static token went with its partner entry)."""
     document = base_document()
-    document["partners"] = document["partners"][:1]  # ecs.b.example would be pruned ...
+    document["partners"] = document["partners"][:1]  # ecs.b.example is pruned ...
     # ... while the file still lists a policy for it.
-    before = snapshot()
+    apply_config(write_config(tmp_path, document), "--prune")
 
-    with pytest.raises(CommandError) as raised:
-        apply_config(write_config(tmp_path, document), "--prune")
+    assert not PartnerECS.objects.filter(partner_id="ecs.b.example").exists()
+    policy = AuthorizationPolicy.objects.get(partner_ecs_id="ecs.b.example")
+    assert policy.partner is None
+    assert "ecs.b.example" in {p["partner"] for p in exported()["policies"]}
 
-    assert "policies[2]" in str(raised.value)
-    assert "ecs.b.example" in str(raised.value)
-    assert snapshot() == before
+
+def test_policies_for_ecss_known_only_through_the_er_round_trip(tmp_path, applied):
+    document = base_document()
+    document["policies"] += [
+        {"id": "er-one", "partner": "ecs.only-at-er.example", "easIds": ["*"]},
+        {
+            "id": "er-friends",
+            "partner": "*",
+            "requesterEcsps": ["ecsp.friend.example"],
+            "easIds": ["app.one"],
+            "dnns": ["edge.a"],
+        },
+    ]
+    apply_config(write_config(tmp_path, document))
+    star = AuthorizationPolicy.objects.get(policy_id="er-friends")
+    assert (star.partner, star.partner_ecs_id, star.requester_ecsps) == (
+        None,
+        "*",
+        ["ecsp.friend.example"],
+    )
+    first = export_config()
+    listed = {p["id"]: p for p in yaml.safe_load(first)["policies"] if "id" in p}
+    assert listed["er-one"]["partner"] == "ecs.only-at-er.example"
+    assert listed["er-friends"]["requesterEcsps"] == ["ecsp.friend.example"]
+    assert "requesterEcsps" not in listed["a-gaming"]
+    # Applied again, the export is the same: nothing changed.
+    apply_config(write_config(tmp_path, yaml.safe_load(first), "again.yaml"))
+    assert export_config() == first
+
+
+@pytest.mark.parametrize(
+    "entry, named",
+    [
+        pytest.param({"partner": "*", "easIds": ["*"]}, "requesterEcsps", id="star-alone"),
+        pytest.param(
+            {"partner": "ecs.a.example", "requesterEcsps": ["x"], "easIds": ["*"]},
+            "requesterEcsps",
+            id="ecsps-without-star",
+        ),
+    ],
+)
+def test_requester_ecsps_go_with_star_only(tmp_path, applied, entry, named):
+    document = base_document()
+    document["policies"].append({"id": "er-bad", **entry})
+    message = refused_by_apply(tmp_path, document)
+    assert "policies[3] (er-bad)" in message
+    assert named in message
 
 
 # --- one definition: the admin and the file agree ---------------------------------------------
@@ -756,3 +807,20 @@ def test_the_admin_lists_and_filters_partners_by_roaming_mode(admin_client):
     assert page.status_code == 200
     assert [p.partner_id for p in page.context["cl"].result_list] == ["ecs.redirects"]
     assert "redirect (the EEC is sent to the partner ECS" in page.content.decode()
+
+
+def test_the_admin_takes_a_policy_for_ecss_known_only_through_the_er(admin_client):
+    partner = PartnerECS.objects.create(**PARTNER_KEYS.values(NEW_PARTNER))
+    star = {**policy_form(partner, partner_ecs_id="*", requester_ecsps=""), "partner": ""}
+    errors = admin_form_errors(admin_client.post(POLICY_ADD, star))
+    assert list(errors) == ["requester_ecsps"], errors
+    both = policy_form(partner, partner_ecs_id="ecs.other.example")
+    assert list(admin_form_errors(admin_client.post(POLICY_ADD, both))) == ["partner_ecs_id"]
+    star["requester_ecsps"] = '["ecsp.friend.example"]'
+    assert admin_form_errors(admin_client.post(POLICY_ADD, star)) == {}
+    saved = AuthorizationPolicy.objects.get()
+    assert (saved.partner, saved.partner_ecs_id, saved.requester_ecsps) == (
+        None,
+        "*",
+        ["ecsp.friend.example"],
+    )
