@@ -243,8 +243,10 @@ def post(
     limit: int = MAX_ANSWER_BYTES,
     read_body: bool = True,
     public_only: bool = False,
+    method: str = "POST",
 ) -> Reply:
-    """POST within ``deadline`` (``time.monotonic()``); never raises.
+    """POST (or ``method``: PUT, DELETE) within ``deadline`` (``time.monotonic()``); never
+    raises.
 
     ``json_body`` is sent as ``application/json``; ``data`` as given (bytes, or a form).
     With ``read_body`` false only the status and headers are awaited.  With ``public_only``
@@ -272,7 +274,7 @@ def post(
         sent.setdefault(REQUEST_ID_HEADER, request_id)
     reply = Reply()
     try:
-        with _send(url, data, sent, (remaining, remaining), target) as response:
+        with _send(url, data, sent, (remaining, remaining), target, method) as response:
             reply.status = response.status_code
             reply.headers = dict(response.headers)
             if read_body:
@@ -301,14 +303,21 @@ def _send(
     headers: dict[str, str],
     timeout: tuple[float, float],
     target: addresses.Target | None,
+    method: str = "POST",
 ) -> requests.Response:
     if target is None:
-        return SESSION.post(
-            url, data=data, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+        return SESSION.request(
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            stream=True,
+            allow_redirects=False,
         )
     # What Session.request does, with the checked target handed to the pinning adapter.
     prepared = PUBLIC_SESSION.prepare_request(
-        requests.Request("POST", url, data=data, headers=headers)
+        requests.Request(method, url, data=data, headers=headers)
     )
     prepared.ecs_target = target  # type: ignore[attr-defined]
     settings = PUBLIC_SESSION.merge_environment_settings(prepared.url, {}, True, None, None)
