@@ -14,9 +14,11 @@ class FederationConfig(AppConfig):
     def ready(self) -> None:
         from access import oauth
         from notifications import worker
+        from partners import metrics
 
         from . import (
             configsection,  # noqa: F401  (registers the "repository" and "ecsEr" sections)
+            member,
             repository,
             tokens,
         )
@@ -28,3 +30,6 @@ class FederationConfig(AppConfig):
         repository.set_notification_format(discovery.notification)
         oauth.set_resource_issuer(tokens.issue)
         worker.register_periodic("expire-ecs-registrations", repository.expire, 5)
+        # The member role: our own registration at the ECS-ER (ecsEr.register).
+        worker.register_periodic("ecs-er-registration", member.tick, member.TICK_SECONDS)
+        metrics.register_lines(member.metric_lines)
