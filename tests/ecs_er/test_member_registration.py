@@ -276,3 +276,25 @@ def test_a_tick_with_nothing_due_reads_one_row(er, django_assert_max_num_queries
     with django_assert_max_num_queries(1):
         member.tick()
     assert state().attempts_total == 1
+
+
+def test_the_admin_shows_our_registration_read_only_without_the_secret(er, client):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    member.tick()
+    user = get_user_model().objects.create_user("op", password="pw-0123456789", is_staff=True)
+    user.groups.add(Group.objects.get(name="operator"))
+    client.force_login(user)
+    index = client.get("/admin/").content.decode()
+    assert "/admin/federation/memberregistration/" in index
+    page = client.get("/admin/federation/memberregistration/1/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert state().registration_id in text
+    assert er not in text and SECRET_ENV not in text
+    assert 'name="registration_id"' not in text  # read-only: no form field
+    assert client.get("/admin/federation/memberregistration/add/").status_code == 403
+    delete = client.post("/admin/federation/memberregistration/1/delete/", {"post": "yes"})
+    assert delete.status_code == 403
+    assert state().registration_id
