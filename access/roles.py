@@ -2,9 +2,10 @@
 
 * operator: edits the ECS identity, EDN and EES profiles, partners and policies, the NEF,
   API clients; reads the cache, the audit log and the notification outbox; browses and deletes
-  the ECS registrations and discovery subscriptions of the ECS-ER.
-* auditor: reads the partner cache, the retrieval audit log, the outbox and the ECS
-  registrations; edits nothing.
+  the ECS registrations and discovery subscriptions of the ECS-ER; reads our own registration
+  at the ECS-ER.
+* auditor: reads the partner cache, the retrieval audit log, the outbox, the ECS
+  registrations and our own registration at the ECS-ER; edits nothing.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         # Members write these through the ECS-ER's APIs; operators browse and delete.
         "federation.ecsregistration": ("view", "delete"),
         "federation.discoverysubscription": ("view", "delete"),
+        # Our registration at the ECS-ER: the worker keeps it; operators only look.
+        "federation.memberregistration": ("view",),
     },
     AUDITOR: {
         "partners.provisioningcacheentry": ("view",),
         "partners.retrievalaudit": ("view",),
         "notifications.notification": ("view",),
         "federation.ecsregistration": ("view",),
+        "federation.memberregistration": ("view",),
     },
 }
 

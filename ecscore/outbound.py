@@ -245,7 +245,8 @@ def post(
     public_only: bool = False,
     method: str = "POST",
 ) -> Reply:
-    """POST (or ``method``) within ``deadline`` (``time.monotonic()``); never raises.
+    """POST (or ``method``: PUT, DELETE) within ``deadline`` (``time.monotonic()``); never
+    raises.
 
     ``json_body`` is sent as ``application/json``; ``data`` as given (bytes, or a form).
     With ``read_body`` false only the status and headers are awaited.  With ``public_only``

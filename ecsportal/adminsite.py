@@ -44,6 +44,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "partners.NEFConfiguration",
             "federation.ECSRegistration",
             "federation.DiscoverySubscription",
+            "federation.MemberRegistration",
         ),
     ),
     ("audit", "Audit", ("partners.RetrievalAudit", "notifications.Notification")),

@@ -3,7 +3,8 @@
 ``ok`` (200): all is well.  ``degraded`` (200): the portal serves, but Redis is away and it
 answers without the shared cache (ecscore.cache).  ``failing`` (503): the database is
 unreachable, or the worker's heartbeat is older than ``ECS_WORKER_HEARTBEAT_MAX_AGE``
-(when ``ECS_EXPECT_WORKER`` says a worker should run).
+(when ``ECS_EXPECT_WORKER`` says a worker should run).  Details beside the checks: this
+process's inventory index, and (``ecsEr``) our registration at the ECS-ER when we have one.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         status = "degraded"
     else:
         status = "ok"
+    from federation import member
     from provisioning import inventory
 
     body = {
@@ -75,4 +77,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
         # This process's in-memory inventory index (it answers from SQL until it is ready).
         "inventoryIndex": {**inventory.index.status(), "pid": os.getpid()},
     }
+    try:
+        registration = member.health()
+    except Exception as exc:  # a detail: its failure must not fail the probe
+        logger.warning("health detail ecsEr failed: %s", type(exc).__name__)
+        registration = {"error": "unavailable"}
+    if registration is not None:
+        # Our registration at the ECS-ER: a detail, not a check -- an ECS-ER that is down
+        # does not stop this ECS serving, so it does not make us "failing".
+        body["ecsEr"] = registration
     return JsonResponse(body, status=503 if status == "failing" else 200)

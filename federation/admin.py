@@ -1,7 +1,8 @@
 """The ECS-ER in the admin: registered ECSs and discovery subscriptions, read-only.
 
 Members write them through the APIs; operators browse them (with their expiry) and may delete
-one -- through ``repository``, so the subscriptions that saw it are notified.
+one -- through ``repository``, so the subscriptions that saw it are notified.  The member
+side: our own registration at the ECS-ER, shown read-only (the worker keeps it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.utils.html import format_html
 from ecscore.admin_filters import ExpiryFilter
 
 from . import repository
-from .models import DiscoverySubscription, ECSRegistration
+from .models import DiscoverySubscription, ECSRegistration, MemberRegistration
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -88,3 +89,32 @@ class DiscoverySubscriptionAdmin(ReadOnlyAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for sub in queryset.order_by("pk"):
             repository.unsubscribe(sub)
+
+
+@admin.register(MemberRegistration)
+class MemberRegistrationAdmin(ReadOnlyAdmin):
+    """What the worker did last (the copied client secret is never shown)."""
+
+    list_display = ("__str__", "expires_at", "last_success", "last_error", "next_attempt")
+    fields = (
+        "registration_id",
+        "api_root",
+        "client_id",
+        "expires_at",
+        "last_attempt",
+        "last_success",
+        "last_error",
+        "next_attempt",
+        "failures",
+        "attempts_total",
+        "failures_total",
+        "pretty_profile",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="ECS profile registered")
+    def pretty_profile(self, obj: MemberRegistration) -> str:
+        return _pretty(obj.profile)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # switch ecsEr.register off instead: the worker de-registers

@@ -14,10 +14,11 @@ class FederationConfig(AppConfig):
     def ready(self) -> None:
         from access import oauth
         from notifications import worker
-        from partners import federated
+        from partners import federated, metrics
 
         from . import (
             configsection,  # noqa: F401  (registers the "repository" and "ecsEr" sections)
+            member,
             repository,
             tokens,
             verify,
@@ -31,3 +32,6 @@ class FederationConfig(AppConfig):
         oauth.set_resource_issuer(tokens.issue)
         federated.set_verifier(verify.verify)  # federation tokens on our EDGE-10 API
         worker.register_periodic("expire-ecs-registrations", repository.expire, 5)
+        # The member role: our own registration at the ECS-ER (ecsEr.register).
+        worker.register_periodic("ecs-er-registration", member.tick, member.TICK_SECONDS)
+        metrics.register_lines(member.metric_lines)

@@ -156,3 +156,43 @@ class ECSERMembership(models.Model):
 
     def __str__(self) -> str:
         return f"member of the ECS-ER at {self.api_root}"
+
+
+class MemberRegistration(models.Model):
+    """Our own registration at the ECS-ER (the member side of 8.17.4.2); one row, written
+    by the worker's chore (``federation.member``) and read by /healthz, /metrics, the admin.
+
+    The ECS-ER's address and our client credentials are kept as registered with: when the
+    ``ecsEr`` section is removed, or names another ECS-ER, de-registering still knows where
+    and as whom (``client_secret`` is the configured value, a literal or ``env:NAME``; cleared
+    once de-registered, never shown).
+    """
+
+    registration_id = models.CharField(max_length=255, blank=True, default="")
+    # As the ECS-ER granted it; None while registered means it never expires.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The profile (and ECS-ER) last registered, to update only when it changes.
+    digest = models.CharField(max_length=64, blank=True, default="")
+    api_root = models.CharField("ECS-ER apiRoot", max_length=1000, blank=True, default="")
+    token_url = models.CharField(max_length=1000, blank=True, default="")
+    client_id = models.CharField(max_length=255, blank=True, default="")
+    client_secret = models.CharField(max_length=1000, blank=True, default="")
+    profile = models.JSONField(null=True, blank=True)
+    last_attempt = models.DateTimeField(null=True, blank=True)
+    last_success = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    # When the chore next calls the ECS-ER: a refresh, or a retry after a failure.
+    next_attempt = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Consecutive failures.")
+    # Since the row was made: /metrics exports them as counters.
+    attempts_total = models.PositiveBigIntegerField(default=0)
+    failures_total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "our registration at the ECS-ER"
+        verbose_name_plural = "our registration at the ECS-ER"
+
+    def __str__(self) -> str:
+        if self.registration_id:
+            return f"registered at {self.api_root} ({self.registration_id})"
+        return "not registered"

@@ -1,15 +1,17 @@
 """``/metrics``: Prometheus text exposition of what an operator watches on federation.
 
 Circuit state per partner (0 closed, 1 half-open, 2 open), fresh cache entries per partner,
-and the notification outbox by state.  No secrets, no UE data -- but partner ids and how
-federation fares are the operator's business: a scraper presents ``ECS_METRICS_TOKEN`` as a
-Bearer token or calls from an ``ECS_METRICS_ALLOW`` network; anyone else is refused, unless
-neither is set in debug mode.
+and the notification outbox by state; apps above partners add their own lines through
+``register_lines`` (federation: our registration at the ECS-ER).  No secrets, no UE data --
+but partner ids and how federation fares are the operator's business: a scraper presents
+``ECS_METRICS_TOKEN`` as a Bearer token or calls from an ``ECS_METRICS_ALLOW`` network;
+anyone else is refused, unless neither is set in debug mode.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db.models import Count
@@ -22,6 +24,15 @@ from ecscore.cache import circuit
 
 from . import breaker
 from .models import PartnerECS, ProvisioningCacheEntry
+
+# Apps that partners may not import (federation) contribute their lines here.
+_contributors: list[Callable[[], list[str]]] = []
+
+
+def register_lines(lines: Callable[[], list[str]]) -> None:
+    """Add ``lines()`` (Prometheus text lines, no secrets) to every /metrics answer."""
+    if lines not in _contributors:
+        _contributors.append(lines)
 
 
 def _label(value: str) -> str:
@@ -101,4 +112,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "# TYPE ecs_cache_outages_total counter",
         f"ecs_cache_outages_total {circuit.outages}",
     ]
+    for contribute in _contributors:
+        lines += contribute()
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
