@@ -28,3 +28,6 @@ class FederationConfig(AppConfig):
         repository.set_notification_format(discovery.notification)
         oauth.set_resource_issuer(tokens.issue)
         worker.register_periodic("expire-ecs-registrations", repository.expire, 5)
+        from . import discovery as partner_discovery
+
+        partner_discovery.register()  # partner discovery, federation tokens for partners
