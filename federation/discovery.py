@@ -202,6 +202,14 @@ def discover(
     if entry is not None:
         singleflight.finish(flight, "cached")
         found.partners = _partners(entry.ecs_ids)
+        found.rows.append(
+            _row(
+                request,
+                "answer of a concurrent identical discovery",
+                cache=RetrievalAudit.HIT,
+                latency_ms=(time.monotonic() - started) * 1000,
+            )
+        )
         return found
     try:
         status, answer, problem = _ask(config, request, deadline)

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import timezone
@@ -159,6 +159,15 @@ def set_discovery(hook: DiscoveryHook | None) -> None:
     """Register partner discovery (the federation app, at the ECS-ER it is a member of)."""
     global _discovery
     _discovery = hook
+
+
+def cached_candidates(query: ProvisioningQuery, context: SourceContext) -> list[PartnerECS]:
+    """The enabled configured partners, and the discovered ones a fresh discovery answer
+    names for this request, without any call (what an explanation may consider)."""
+    partners = [p for p in _enabled_partners.get() if p.source == PartnerECS.SOURCE_CONFIGURED]
+    if _discovery is not None:
+        partners += _discovery(query, replace(context, offline=True), list(partners)).partners
+    return partners
 
 
 class PartnerSource:
