@@ -372,3 +372,30 @@ def test_er_down_or_slow_never_costs_more_than_the_discovery_deadline(
         assert int(response["Retry-After"]) >= 1
     [row] = er_rows()
     assert row.failed and row.cache == RetrievalAudit.MISS
+
+
+def test_a_requested_ecsp_no_partner_serves_is_discovered_in_the_serving_plmn(edge4):
+    our_ecs()
+    make_partner("ecs.configured.example", "http://127.0.0.1:9", plmns=[VISITED], timeout=0.2)
+    member_of("http://127.0.0.1:9", ("id", "secret"))  # nothing listens: the call fails
+    body = edge4_request(
+        eas_ids=["app.one"], loc=ue_at(tai("0001", VISITED)), plmns=[VISITED], ecsp_ids=["ecsp.x"]
+    )
+
+    edge4(body)
+
+    [row] = er_rows()
+    assert row.query == {"targetPlmn": VISITED, "ecspIds": ["ecsp.x"], "ueLocation": body["locInf"]}
+    assert_valid({"requestorId": HOME_ID, **row.query}, ECS_DISCOVERY_FILE, "EcsInfoDiscoveryReq")
+    assert row.failed
+
+
+def test_an_er_that_keeps_failing_is_not_called_while_its_circuit_is_open(edge4):
+    our_ecs()
+    member_of("http://127.0.0.1:9", ("id", "secret"))
+    threshold = ECSERMembership.breaker_threshold
+    for _ in range(threshold + 1):
+        assert ees_ids(edge4(roaming_request())) == ["ees-local"]
+    reasons = [r.reason for r in er_rows()]
+    assert "circuit open: not called" not in reasons[:threshold]
+    assert reasons[threshold] == "circuit open: not called"
