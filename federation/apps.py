@@ -23,6 +23,7 @@ class FederationConfig(AppConfig):
             tokens,
             verify,
         )
+        from . import discovery as partner_discovery
         from .eecs_ecsdiscovery import wire as discovery
         from .eecs_ecsregistration import wire as registration
 
@@ -35,3 +36,4 @@ class FederationConfig(AppConfig):
         # The member role: our own registration at the ECS-ER (ecsEr.register).
         worker.register_periodic("ecs-er-registration", member.tick, member.TICK_SECONDS)
         metrics.register_lines(member.metric_lines)
+        partner_discovery.register()  # partner discovery, federation tokens for partners

@@ -9,13 +9,15 @@ The ECS-ER side (TS 23.558 clauses 8.17.2.2, 8.17.2.3, 8.17.4.2):
 * ``DiscoverySubscription``: a member ECS watching the set of ECSs its filters match.
 
 The member side: ``ECSERMembership``, the ``ecsEr`` section (which ECS-ER we trust, register
-at and discover through).
+at and discover through), and ``DiscoveryCacheEntry``, a discovery answer kept for its
+lifetime.
 """
 
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import timezone
 
 from ecscore.fields import HttpURLField
 from ecscore.history import change_log
@@ -150,6 +152,12 @@ class ECSERMembership(models.Model):
 
     history = change_log(excluded_fields=["client_secret"])
 
+    # The circuit breaker of partners.breaker, for discovery calls to the ECS-ER: fixed,
+    # as for a partner's defaults (the ecsEr section names none).
+    breaker_threshold = 5
+    breaker_cooldown = 30.0
+    breaker_id = "ecs-er"
+
     class Meta:
         verbose_name = "ECS-ER membership"
         verbose_name_plural = "ECS-ER membership"
@@ -196,3 +204,25 @@ class MemberRegistration(models.Model):
         if self.registration_id:
             return f"registered at {self.api_root} ({self.registration_id})"
         return "not registered"
+
+
+class DiscoveryCacheEntry(models.Model):
+    """The ECS-ER's answer to one discovery request, kept until its lifetime ends.
+
+    ``ecs_ids`` are the discovered ECSs we accepted (their PartnerECS rows, source
+    "discovered"); a request whose entry is fresh asks those and nobody else.
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the request")
+    request = models.JSONField(help_text="The EcsInfoDiscoveryReq sent (requestorId aside).")
+    ecs_ids = models.JSONField("ECS ids", default=list)
+    fetched_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "cached discovery answer"
+        verbose_name_plural = "cached discovery answers"
+        ordering = ["-fetched_at"]
+
+    def __str__(self) -> str:
+        return self.key[:12]

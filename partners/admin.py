@@ -180,6 +180,7 @@ class PartnerECSAdmin(OAMAdmin):
     # how long ago (the time in the title); the ECSP is a filter, the API root on the page.
     list_display = (
         "partner_id",
+        "source",
         "consult_short",
         "roaming_short",
         "enabled",
@@ -187,7 +188,7 @@ class PartnerECSAdmin(OAMAdmin):
         "circuit",
         "last_success",
     )
-    list_filter = ("enabled", "consult", "roaming_mode", "ecsp")
+    list_filter = ("enabled", "source", "consult", "roaming_mode", "ecsp")
     search_fields = ("partner_id", "ecsp", "api_root")
     search_help_text = "Search by partner ECS id, ECSP or API root."
     fieldsets = PARTNER_FIELDSETS
@@ -223,9 +224,25 @@ class PartnerECSAdmin(OAMAdmin):
         when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")
         return format_html('<a href="{}" title="{}">{} ago</a>', url, when, _ago(at))
 
+    #: A partner discovered at the ECS-ER is discovery's to keep current: the operator
+    #: may only switch it off (and discovery never switches it on again).
+    discovered_fieldsets = (
+        (None, {"fields": ("partner_id", "source", "ecsp", "api_root", "plmns", "enabled")}),
+        ("Asking this partner", {"fields": ("consult", "timeout", "default_lifetime")}),
+    )
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.source == PartnerECS.SOURCE_DISCOVERED:
+            return (self.status_fieldset, *self.discovered_fieldsets)
         fieldsets = super().get_fieldsets(request, obj)
         return fieldsets if obj is None else (self.status_fieldset, *fieldsets)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.source == PartnerECS.SOURCE_DISCOVERED:
+            shown = flatten_fieldsets(self.discovered_fieldsets)
+            return (*readonly, *(f for f in shown if f != "enabled"))
+        return readonly
 
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
@@ -243,6 +260,8 @@ class PartnerECSAdmin(OAMAdmin):
 
     @admin.display(description="what we present to the partner")
     def outbound_credential(self, obj: PartnerECS) -> str:
+        if obj.source == PartnerECS.SOURCE_DISCOVERED:
+            return "federation access tokens from the ECS-ER (ecsEr), for this ECS id"
         if obj.uses_oauth:
             return (
                 f"OAuth 2.0 access tokens from {obj.token_url} as {obj.client_id}; "
@@ -268,6 +287,9 @@ class PartnerECSAdmin(OAMAdmin):
         return bool(obj.inbound_token_hash)
 
     def save_model(self, request: HttpRequest, obj: PartnerECS, form: Any, change: bool) -> None:
+        if obj.source == PartnerECS.SOURCE_DISCOVERED:
+            super().save_model(request, obj, form, change)  # its "enabled" only
+            return
         if not change or form.cleaned_data.get("generate_inbound_token"):
             request._new_inbound_token = obj.rotate_inbound_token()
         super().save_model(request, obj, form, change)

@@ -204,12 +204,15 @@ class PartnerSection(configfile.ConfigSection):
         if prune:
             listed = {entry["id"] for entry in data}
             for partner_id, partner in existing.items():
-                if partner_id not in listed:
+                # Discovered partners are discovery's, not the file's: never pruned.
+                if partner_id not in listed and partner.source == PartnerECS.SOURCE_CONFIGURED:
                     partner.delete()
                     stats["partner deleted"] += 1
 
     def export(self) -> Any:
-        return [export_partner(p) for p in PartnerECS.objects.order_by("partner_id")]
+        # Discovered partners come back from the ECS-ER by themselves: not the file's.
+        configured = PartnerECS.objects.filter(source=PartnerECS.SOURCE_CONFIGURED)
+        return [export_partner(p) for p in configured.order_by("partner_id")]
 
 
 def policy_entry_errors(

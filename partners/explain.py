@@ -60,7 +60,7 @@ class PartnerExplainer:
         result = SourceResult()
         rows: list[dict[str, Any]] = []
         complete = True
-        partners = retrieval.enabled_partners()
+        partners = retrieval.cached_candidates(query, context)
         serving = plmn_key(context.serving_plmn)
         if context.redirect_allowed and serving:
             redirected, partners = retrieval.split_redirects(partners, serving)

@@ -39,6 +39,7 @@ from provisioning.models import (
 from .credentials import (
     ENV_PREFIX,
     ClientCredentials,
+    federation_credential,
     hash_token,
     new_token,
     resolve_secret,
@@ -306,7 +307,10 @@ class PartnerECS(models.Model):
     def outbound_credential(self) -> str | ClientCredentials:
         """What our calls to the partner present: client credentials for its token endpoint
         when it has one (``partners.tokens`` turns them into an access token), else the
-        static token."""
+        static token.  A partner discovered at the ECS-ER gets a federation token (the
+        ECS-ER's, for this partner's ECS id) whatever its own fields say."""
+        if self.source == self.SOURCE_DISCOVERED:
+            return federation_credential(self.pk, self.partner_id)
         if self.uses_oauth:
             configured = self.client_secret
             return ClientCredentials(
@@ -573,10 +577,12 @@ class RetrievalAudit(models.Model):
     INBOUND = "in"
     OUTBOUND = "out"
     NEF = "nef"
+    ECS_ER = "er"
     DIRECTIONS = [
         (INBOUND, "inbound (partner asked us)"),
         (OUTBOUND, "outbound (we asked)"),
         (NEF, "NEF (we asked the home network about a UE)"),
+        (ECS_ER, "ECS-ER (we discovered partner ECSs)"),
     ]
     ALLOWED = "allowed"
     DENIED = "denied"

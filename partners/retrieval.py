@@ -7,6 +7,11 @@ parallel under one deadline -- the largest timeout among the partners asked.  A 
 ``redirectedECS`` (TS 24.558 clause 7): the EEC is sent to it instead.  Identical
 misses share one call (single flight).  Worker threads only talk HTTP; every database write
 (cache entries, audit rows) happens in the request's own thread.
+
+Partners discovered at the ECS-ER (``source`` "discovered") are not taken from the table:
+a discovery hook (``set_discovery``, registered by the federation app, which partners may
+not import) names those its current discovery answer holds for the request, and they are
+then asked as configured partners are (same cache, deadline, breaker and audit).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import timezone
@@ -133,17 +139,57 @@ class _Inline:
         pass
 
 
+@dataclass
+class Discovered:
+    """What the discovery hook found for one request: the enabled discovered partners to
+    consult, its audit rows, and whether the ECS-ER failed us (as a partner's failure)."""
+
+    partners: list[PartnerECS] = field(default_factory=list)
+    rows: list[RetrievalAudit] = field(default_factory=list)
+    unavailable: bool = False
+    retry_after: int | None = None
+
+
+#: (query, context, the enabled configured partners) -> ``Discovered``.
+DiscoveryHook = Callable[[ProvisioningQuery, SourceContext, list[PartnerECS]], Discovered]
+_discovery: DiscoveryHook | None = None
+
+
+def set_discovery(hook: DiscoveryHook | None) -> None:
+    """Register partner discovery (the federation app, at the ECS-ER it is a member of)."""
+    global _discovery
+    _discovery = hook
+
+
+def cached_candidates(query: ProvisioningQuery, context: SourceContext) -> list[PartnerECS]:
+    """The enabled configured partners, and the discovered ones a fresh discovery answer
+    names for this request, without any call (what an explanation may consider)."""
+    partners = [p for p in _enabled_partners.get() if p.source == PartnerECS.SOURCE_CONFIGURED]
+    if _discovery is not None:
+        partners += _discovery(query, replace(context, offline=True), list(partners)).partners
+    return partners
+
+
 class PartnerSource:
     """Registered with provisioning.sources when the partners app loads."""
 
     def gather(self, query: ProvisioningQuery, context: SourceContext) -> SourceResult:
-        partners = _enabled_partners.get()
-        if not partners:
-            return SourceResult()
-        serving_plmn = context.serving_plmn
-        serving = plmn_key(serving_plmn)
+        # Discovered rows are asked only while a discovery answer names them (the hook's).
+        partners = [p for p in _enabled_partners.get() if p.source == PartnerECS.SOURCE_CONFIGURED]
         result = SourceResult()
         rows: list[RetrievalAudit] = []
+        if _discovery is not None:
+            found = _discovery(query, context, partners)
+            partners += found.partners
+            rows += found.rows
+            if found.unavailable:
+                result.unavailable = True
+                result.retry_after = max(result.retry_after or 0, found.retry_after or 0)
+        if not partners:
+            audit.write_behind(rows)
+            return result
+        serving_plmn = context.serving_plmn
+        serving = plmn_key(serving_plmn)
         if context.redirect_allowed and serving:
             partners = self._redirect(partners, query, serving, result, rows)
         chosen = select_partners(partners, query, serving, context.local_match_count)

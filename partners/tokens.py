@@ -8,7 +8,8 @@ Authorization header on the call and, when the partner answers 401 to a token we
 drops that token and tries once more with a fresh one -- all within the caller's deadline.
 
 Tokens are kept in the Django cache (Redis in production, so every web node and worker
-shares them) under the partner's pk and an HMAC of (token URL, client id, secret, scope):
+shares them) under the partner's pk and an HMAC of (token URL, client id, secret, scope,
+RFC 8707 resource):
 changing any of them starts afresh, and the key reveals none of them.  A token is kept until
 ``EXPIRY_MARGIN`` seconds before its ``expires_in`` (``DEFAULT_EXPIRES_IN`` when the endpoint
 names none).  Callers on any node that need a new token at the same time share one token
@@ -182,6 +183,8 @@ def _request_token(credentials: ClientCredentials, deadline: float) -> tuple[str
     form = {"grant_type": "client_credentials"}
     if credentials.scope:
         form["scope"] = credentials.scope
+    if credentials.resource:
+        form["resource"] = credentials.resource  # RFC 8707: the ECS the token is for
     reply = outbound.post(
         credentials.token_url,
         deadline,

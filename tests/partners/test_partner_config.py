@@ -473,6 +473,19 @@ def test_prune_removes_unlisted_partners_and_policies(tmp_path, applied):
     assert [p["id"] for p in document_after["policies"]] == ["a-gaming"]
 
 
+def test_discovered_partners_are_neither_exported_nor_pruned(tmp_path, applied):
+    PartnerECS.objects.create(
+        partner_id="ecs.discovered.example",
+        api_root="https://ecs.discovered.example",
+        source=PartnerECS.SOURCE_DISCOVERED,
+    )
+    assert "ecs.discovered.example" not in [p["id"] for p in exported()["partners"]]
+
+    apply_config(write_config(tmp_path, base_document()), "--prune")
+
+    assert PartnerECS.objects.filter(partner_id="ecs.discovered.example").exists()
+
+
 def test_prune_of_policies_alone_keeps_partners(tmp_path, applied):
     apply_config(write_config(tmp_path, {"policies": []}), "--prune")
     assert PartnerECS.objects.count() == 2

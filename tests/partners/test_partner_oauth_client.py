@@ -445,6 +445,23 @@ def test_a_changed_secret_or_scope_does_not_reuse_the_old_token(token_partner):
     assert wrong.kind == partner_client.REFUSED  # not the cached token of the old secret
 
 
+def test_a_resource_is_asked_for_and_keys_its_own_token(token_partner):
+    # RFC 8707: a federation token is for one target ECS; one for another is not reused.
+    for_a = tokens.ClientCredentials(
+        1, token_partner.url + TOKEN_PATH, GOOD_ID, GOOD_SECRET, "s", resource="ecs.a.example"
+    )
+    for_b = tokens.ClientCredentials(
+        1, token_partner.url + TOKEN_PATH, GOOD_ID, GOOD_SECRET, "s", resource="ecs.b.example"
+    )
+    assert for_a.cache_key != for_b.cache_key
+    for creds in (for_a, for_a, for_b):
+        assert ask(creds, token_partner).kind == partner_client.OK
+    assert token_partner.calls(TOKEN_PATH) == 2
+    forms = [s.form for s in token_partner.seen if s.path == TOKEN_PATH]
+    assert [f.get("resource") for f in forms] == [["ecs.a.example"], ["ecs.b.example"]]
+    assert "ecs.a.example" not in for_a.cache_key
+
+
 @pytest.mark.parametrize(
     ("expires_in", "kept"),
     [(3600, 3570), (40, 20), (None, tokens.DEFAULT_EXPIRES_IN - tokens.EXPIRY_MARGIN), (1, 0)],
