@@ -8,9 +8,4 @@ class ECSCoreConfig(AppConfig):
     verbose_name = "ECS core"
 
     def ready(self) -> None:
-        from . import (
-            history,  # noqa: F401  (registers the change-log signal handler)
-            querycache,
-        )
-
-        querycache.install()
+        from . import history  # noqa: F401  (registers the change-log signal handler)

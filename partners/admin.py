@@ -177,10 +177,10 @@ class PartnerECSAdmin(OAMAdmin):
     status_fieldset = ("Status", {"fields": ("outbound_credential", "last_success", "related")})
     # What an engineer scans, within a 1400-px screen beside the navigation and filters:
     # the choices by their short names (the whole label in the title), the last success as
-    # how long ago (the time in the title); the ECSP is a filter, the API root on the page.
+    # how long ago (the time in the title); the ECSP and the source (configured or
+    # discovered) are filters, the API root on the page.
     list_display = (
         "partner_id",
-        "source",
         "consult_short",
         "roaming_short",
         "enabled",

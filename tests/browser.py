@@ -70,8 +70,17 @@ def plain_static_files(settings):
 
 
 @pytest.fixture
-def page(browser, live_server, transactional_db, plain_static_files):
-    """A page in a fresh browser context, with the live server's URL as its base URL."""
+def page(browser, live_server, transactional_db, plain_static_files, monkeypatch):
+    """A page in a fresh browser context, with the live server's URL as its base URL.
+
+    The ORM query cache is off: the live server's request threads and the test's thread
+    share it, and a read racing a write in another thread can leave cachalot holding the
+    old rows (its result is stamped after the query), which made these tests flaky on
+    PostgreSQL + Redis.  What they check is the admin, not the query cache.
+    """
+    from cachalot.settings import cachalot_settings
+
+    monkeypatch.setattr(cachalot_settings, "CACHALOT_ENABLED", False)
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": 1400, "height": 1000}
     )
