@@ -33,7 +33,6 @@ from django.utils import timezone
 
 from ecscore import errors, outbound, schemas, singleflight
 from ecscore.datetimes import format_datetime
-from ecscore.memo import TableMemo
 from notifications import callbacks
 from partners import audit, breaker, credentials, retrieval, tokens
 from partners.eecs_ecsserviceprovisioning import API as EDGE10
@@ -55,16 +54,8 @@ RETRY_AFTER_SECONDS = 5
 LABEL = "ECS-ER"
 
 
-def _load_membership() -> ECSERMembership | None:
-    return ECSERMembership.objects.filter(pk=1).first()
-
-
-# Read by every EDGE-4 request for a roaming UE; the section changes rarely.
-_membership = TableMemo([ECSERMembership], _load_membership)
-
-
 def membership() -> ECSERMembership | None:
-    return _membership.get()
+    return ECSERMembership.current()
 
 
 def _credentials(

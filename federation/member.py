@@ -68,13 +68,6 @@ class RegistrationFailed(Exception):
     """A call to the ECS-ER did not do what it should; the reason is safe to show."""
 
 
-def _membership() -> ECSERMembership | None:
-    return ECSERMembership.objects.filter(pk=1).first()
-
-
-_current_membership = TableMemo([ECSERMembership], _membership)
-
-
 def _load_served_area() -> dict[str, Any] | None:
     """Our served area as a ServiceArea (topServAr), from the EDNs' topological areas.
 
@@ -300,7 +293,7 @@ def tick() -> None:
 def _tick() -> None:
     now = timezone.now()
     state = MemberRegistration.objects.filter(pk=1).first()
-    membership = _current_membership.get()
+    membership = ECSERMembership.current()
     wanted = membership is not None and membership.register
     registered = state is not None and bool(state.registration_id)
     if not wanted and not registered:
@@ -382,7 +375,7 @@ def health() -> dict[str, Any] | None:
     """For ``/healthz``: our registration's state (``None`` when we are no member that
     registers).  Never a secret."""
     state = MemberRegistration.objects.filter(pk=1).first()
-    membership = _current_membership.get()
+    membership = ECSERMembership.current()
     if state is None and (membership is None or not membership.register):
         return None
     entry: dict[str, Any] = {

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from ecscore.fields import HttpURLField
 from ecscore.history import change_log
+from ecscore.memo import TableMemo
 
 
 class RepositoryConfiguration(models.Model):
@@ -164,6 +165,20 @@ class ECSERMembership(models.Model):
 
     def __str__(self) -> str:
         return f"member of the ECS-ER at {self.api_root}"
+
+    @classmethod
+    def load(cls) -> ECSERMembership | None:
+        """The ``ecsEr`` section's row, or None: this ECS is the member of no ECS-ER."""
+        return cls.objects.filter(pk=1).first()
+
+    @classmethod
+    def current(cls) -> ECSERMembership | None:
+        """``load()`` for the request path and the worker: a per-process copy, not to be
+        modified or saved."""
+        return _current_membership.get()
+
+
+_current_membership = TableMemo([ECSERMembership], ECSERMembership.load)
 
 
 class MemberRegistration(models.Model):

@@ -34,7 +34,6 @@ from django.core.cache import cache
 from jwt.exceptions import PyJWKError
 
 from ecscore import outbound
-from ecscore.memo import TableMemo
 from partners.federated import FederationClaims, KeysUnavailable, TokenRejected
 from provisioning.models import ECSConfiguration
 
@@ -62,8 +61,6 @@ MAX_JWKS_BYTES = 64 * 1024
 CACHE_PREFIX = "federation:jwks:"
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
-
-_membership = TableMemo([ECSERMembership], lambda: ECSERMembership.objects.filter(pk=1).first())
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,6 @@ def reset() -> None:
     """Forget every cached JWKS and refetch limit (tests; a changed ecsEr section)."""
     with _lock:
         _sets.clear()
-    _membership.clear()
 
 
 def jwks_url(api_root: str) -> str:
@@ -191,7 +187,7 @@ def verify(token: str) -> FederationClaims | None:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError:
         return None  # no JWT: a static partner token, or an OAuth 2.0 token of ours
-    membership = _membership.get()
+    membership = ECSERMembership.current()
     if membership is None or not membership.api_root:
         raise TokenRejected("this ECS is the member of no ECS-ER")
     algorithm, kid = header.get("alg"), header.get("kid")
