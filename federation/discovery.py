@@ -139,11 +139,12 @@ def discover(
 ) -> retrieval.Discovered:
     """The hook ``partners.retrieval`` calls for every request (``set_discovery``)."""
     found = retrieval.Discovered()
-    config = membership()
-    if config is None or not config.discover:
-        return found
+    # What to discover first (no I/O): a request at home reads nothing more.
     request = discovery_request(query, context, configured)
     if request is None:
+        return found
+    config = membership()
+    if config is None or not config.discover:
         return found
     key = _key(request)
     started = time.monotonic()

@@ -80,7 +80,9 @@ def page(browser, live_server, transactional_db, plain_static_files, monkeypatch
     """
     from cachalot.settings import cachalot_settings
 
-    monkeypatch.setattr(cachalot_settings, "CACHALOT_ENABLED", False)
+    # No database is cached (the per-query check, in every thread; the flag is only read at
+    # startup).
+    monkeypatch.setattr(cachalot_settings, "CACHALOT_DATABASES", frozenset())
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": 1400, "height": 1000}
     )

@@ -301,6 +301,10 @@ class Federation:
         )
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
+        else:
+            # Without a shared cache each process's query cache keeps rows another process
+            # changed (ecsportal.W001): an instance must see what ``ecs_apply`` wrote.
+            env["CACHALOT_ENABLED"] = "0"
         return env
 
     def start(

@@ -11,7 +11,6 @@ gets, who was asked how often (both audit logs), refusals, and the ECS-ER going 
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -46,10 +45,6 @@ PARTNER_LIFETIME = 600  # seconds the visited ECS lets the home ECS keep its ans
 TIMEOUT = 30
 # EECs call without OAuth 2.0 tokens here; private addresses: every instance is on 127.0.0.1.
 ENV = {"ECS_REQUIRE_AUTH": "0", "ECS_ALLOW_PRIVATE_CALLBACKS": "1"}
-if not os.environ.get("REDIS_URL"):
-    # Without a shared cache each process's query cache would keep rows another process
-    # changed (ecsportal.W001): the visited worker must see ecs_apply switch registration off.
-    ENV["CACHALOT_ENABLED"] = "0"
 
 
 @pytest.fixture
