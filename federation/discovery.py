@@ -61,15 +61,8 @@ def membership() -> ECSERMembership | None:
 def _credentials(
     config: ECSERMembership, scope: str, partner_pk: int | None = None, resource: str = ""
 ) -> credentials.ClientCredentials:
-    configured = config.client_secret
-    return credentials.ClientCredentials(
-        partner_pk,
-        config.token_url,
-        config.client_id,
-        credentials.resolve_secret(configured),
-        scope,
-        configured if configured.startswith(credentials.ENV_PREFIX) else "",
-        resource=resource,
+    return credentials.ClientCredentials.configured(
+        config.token_url, config.client_id, config.client_secret, scope, partner_pk, resource
     )
 
 

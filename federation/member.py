@@ -42,7 +42,7 @@ from ecscore import outbound
 from ecscore.datetimes import format_datetime, parse_datetime
 from ecscore.memo import TableMemo
 from partners import tokens
-from partners.credentials import ENV_PREFIX, ClientCredentials, resolve_secret
+from partners.credentials import ClientCredentials
 from provisioning.models import EDN, ECSConfiguration
 
 from .eecs_ecsregistration import API
@@ -145,14 +145,8 @@ class _Target:
     client_secret: str  # as configured: a literal or env:NAME
 
     def credentials(self) -> ClientCredentials:
-        source = self.client_secret if self.client_secret.startswith(ENV_PREFIX) else ""
-        return ClientCredentials(
-            partner_pk=None,
-            token_url=self.token_url,
-            client_id=self.client_id,
-            client_secret=resolve_secret(self.client_secret),
-            scope=SCOPE,
-            secret_source=source,
+        return ClientCredentials.configured(
+            self.token_url, self.client_id, self.client_secret, SCOPE
         )
 
     def url(self, registration_id: str = "") -> str:

@@ -54,6 +54,27 @@ class ClientCredentials:
     def __repr__(self) -> str:
         return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
 
+    @classmethod
+    def configured(
+        cls,
+        token_url: str,
+        client_id: str,
+        secret: str,
+        scope: str = "",
+        partner_pk: int | None = None,
+        resource: str = "",
+    ) -> ClientCredentials:
+        """From a configured ``secret`` (a literal or env:NAME, read from the environment now)."""
+        return cls(
+            partner_pk,
+            token_url,
+            client_id,
+            resolve_secret(secret),
+            scope,
+            secret if secret.startswith(ENV_PREFIX) else "",
+            resource=resource,
+        )
+
     @property
     def cache_key(self) -> str:
         fingerprint = salted_hmac(

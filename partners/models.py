@@ -312,14 +312,8 @@ class PartnerECS(models.Model):
         if self.source == self.SOURCE_DISCOVERED:
             return federation_credential(self.pk, self.partner_id)
         if self.uses_oauth:
-            configured = self.client_secret
-            return ClientCredentials(
-                self.pk,
-                self.token_url,
-                self.client_id,
-                resolve_secret(configured),
-                self.scope,
-                configured if configured.startswith(ENV_PREFIX) else "",
+            return ClientCredentials.configured(
+                self.token_url, self.client_id, self.client_secret, self.scope, self.pk
             )
         return self.resolved_outbound_token()
 
@@ -712,12 +706,6 @@ class NEFConfiguration(models.Model):
         """Client credentials for the NEF's token endpoint, or "" (no Authorization)."""
         if not self.token_url:
             return ""
-        configured = self.client_secret
-        return ClientCredentials(
-            None,
-            self.token_url,
-            self.client_id,
-            resolve_secret(configured),
-            self.scope,
-            configured if configured.startswith(ENV_PREFIX) else "",
+        return ClientCredentials.configured(
+            self.token_url, self.client_id, self.client_secret, self.scope
         )
